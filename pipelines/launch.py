@@ -1,0 +1,84 @@
+"""What every relxdata pipeline does around Beam: runner options, output directories, progress."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from tqdm import tqdm
+
+from relxdata.corpora import MANIFEST
+from relxdata.errors import RelxdataError
+
+# The DirectRunner may hand a pipeline to Prism, which downloads a binary: run in-process instead.
+IN_PROCESS_RUNNER = "FnApiRunner"
+LOCAL_RUNNER_NAMES = {None, "directrunner", "fnapirunner", "switchingdirectrunner"}
+
+
+def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
+    """Beam options from the arguments relxdata does not know; local runs use every core."""
+    options = PipelineOptions(pipeline_args)
+    standard = options.view_as(StandardOptions)
+    runner = standard.runner.lower() if isinstance(standard.runner, str) else standard.runner
+    if runner in LOCAL_RUNNER_NAMES:
+        standard.runner = IN_PROCESS_RUNNER
+        direct = options.view_as(DirectOptions)
+        if not any(arg.startswith("--direct_num_workers") for arg in pipeline_args):
+            direct.direct_num_workers = os.cpu_count() or 1
+        if not any(arg.startswith("--direct_running_mode") for arg in pipeline_args):
+            direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
+    return options
+
+
+def is_local_run(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner == IN_PROCESS_RUNNER
+
+
+def join(directory: str, *names: str) -> str:
+    return FileSystems.join(directory, *names)
+
+
+def prepare_output(out: str, overwrite: bool) -> None:
+    """Refuse to mix a new run into an old output unless asked to replace it."""
+    old = [match.path for result in FileSystems.match([join(out, MANIFEST), join(out, "part-*"),
+                                                       join(out, "*", "part-*")])
+           for match in result.metadata_list]
+    if old and not overwrite:
+        raise RelxdataError(f"{out} already holds an output ({len(old)} files); pass --overwrite to replace it")
+    if old:
+        FileSystems.delete(old)
+    FileSystems.mkdirs(out) if not FileSystems.exists(out) else None
+
+
+class ShardProgress:
+    """A progress bar fed by the shards that appear in a local output directory."""
+
+    def __init__(self, out: str, pages_per_shard: dict[int, int], enabled: bool):
+        self.out, self.pages_per_shard, self.enabled = out, pages_per_shard, enabled
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
+
+    def _done_pages(self) -> int:
+        shards = (re.match(r"part-(\d+)-", os.path.basename(path))
+                  for path in glob.glob(os.path.join(self.out, "part-*.parquet")))
+        return sum(self.pages_per_shard.get(int(match.group(1)), 0) for match in shards if match)
+
+    def _watch(self) -> None:
+        with tqdm(total=sum(self.pages_per_shard.values()), unit="page", desc="pages", smoothing=0.1) as bar:
+            while not self._stop.wait(0.5):
+                bar.update(self._done_pages() - bar.n)
+            bar.update(self._done_pages() - bar.n)

@@ -1,0 +1,105 @@
+"""From pages to sentence rows: one guarded place that decides what happens to every page."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from func_timeout import FunctionTimedOut, func_timeout
+
+from relxdata.dumps import Page, Siteinfo
+from relxdata.sentences import SentenceSplitter
+from relxdata.titles import TitleRules
+from relxdata.wikitext import clean
+
+
+@dataclass(frozen=True)
+class ExtractionConfig:
+    lang: str
+    namespaces: tuple[int, ...] = (0,)
+    spacy_model: str | None = None
+    max_page_bytes: int = 4 << 20
+    page_timeout_s: float = 60.0
+
+
+@dataclass
+class UnitOutput:
+    """Everything one work unit produces, in dump order."""
+
+    sentences: list[dict] = field(default_factory=list)
+    redirects: list[dict] = field(default_factory=list)
+    quarantine: list[dict] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+
+class PageExtractor:
+    """Turns pages into sentence rows, redirect rows and quarantined pages, counting each outcome.
+
+    Every page read ends in exactly one of: `pages.emitted` or `pages.skipped.<reason>`.
+    """
+
+    def __init__(self, config: ExtractionConfig, siteinfo: Siteinfo):
+        self.config = config
+        self.rules = TitleRules.for_wiki(config.lang, siteinfo.case,
+                                         [(ns.name, ns.key) for ns in siteinfo.namespaces])
+        self.splitter = SentenceSplitter(config.lang, config.spacy_model)
+
+    def extract(self, pages: Iterable[Page]) -> UnitOutput:
+        output = UnitOutput()
+        for page in pages:
+            output.counts["pages.read"] += 1
+            self._extract_page(page, output)
+        return output
+
+    def _extract_page(self, page: Page, output: UnitOutput) -> None:
+        lang, counts = self.config.lang, output.counts
+        if page.redirect is not None:
+            target = self.rules.classify(page.redirect)
+            output.redirects.append({"lang": lang, "page_id": page.page_id, "title": page.title,
+                                     "ns": page.ns, "target": target.title, "fragment": target.fragment})
+            counts["pages.skipped.redirect"] += 1
+            return
+        if page.ns not in self.config.namespaces:
+            counts["pages.skipped.namespace"] += 1
+            return
+        size = len(page.text.encode("utf-8"))
+        if size > self.config.max_page_bytes:
+            self._quarantine(page, "too_large", f"{size} bytes of wikitext", output)
+            return
+        try:
+            document, sentences, crossing = func_timeout(self.config.page_timeout_s, self._sentences, (page,))
+        except FunctionTimedOut:
+            self._quarantine(page, "timeout", f"more than {self.config.page_timeout_s:g} s", output)
+            return
+        except Exception as exc:  # a parser blow-up on one page must not end the job
+            self._quarantine(page, "parse_error", f"{type(exc).__name__}: {exc}"[:500], output)
+            return
+        for reason, number in (document.dropped_links + crossing).items():
+            counts[f"links.dropped.{reason}"] += number
+        if not sentences:
+            counts["pages.skipped.empty"] += 1
+            return
+        counts["pages.emitted"] += 1
+        counts["sentences"] += len(sentences)
+        if self.splitter.info.fallback_reason:
+            counts["pages.split_by_fallback"] += 1
+        for sentence in sentences:
+            counts["links.emitted"] += len(sentence.links)
+            output.sentences.append({
+                "lang": lang, "page_id": page.page_id, "page_title": page.title,
+                "sent_index": sentence.index, "text": sentence.text,
+                "links": [{"start": link.start, "end": link.end, "target": link.target, "anchor": link.anchor}
+                          for link in sentence.links],
+            })
+
+    def _sentences(self, page: Page):
+        document = clean(page.text, self.rules)
+        sentences, crossing = self.splitter.split(document)
+        return document, sentences, crossing
+
+    def _quarantine(self, page: Page, reason: str, detail: str, output: UnitOutput) -> None:
+        output.counts[f"pages.skipped.{reason}"] += 1
+        output.quarantine.append({"lang": self.config.lang, "page_id": page.page_id, "ns": page.ns,
+                                  "title": page.title, "reason": reason, "detail": detail,
+                                  "wikitext": page.text})

@@ -1,0 +1,30 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="relxdata",
+    version="0.1.0",
+    description="Distant-supervision corpora for multilingual relation extraction from Wikipedia dumps",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["relxdata", "relxdata.*", "pipelines", "pipelines.*", "model", "model.*"]),
+    package_data={"relxdata": ["data/*.json", "data/demo/*.xml"]},
+    install_requires=[
+        "apache-beam>=2.60",
+        "mwparserfromhell>=0.6.6",
+        "spacy>=3.7,<4",
+        "pyarrow>=14",
+        "indexed_bzip2>=1.5",
+        "func-timeout>=4.3",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dataflow": ["apache-beam[gcp]>=2.60"],
+        "test": ["pytest>=7"],
+        "bench": ["wikiextractor==3.1.0"],
+    },
+    entry_points={"console_scripts": ["relxdata=relxdata.cli:main"]},
+)
