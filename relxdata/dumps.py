@@ -242,12 +242,13 @@ def _plan_multistream(path, index, pages_per_unit, limit, allow_truncated, opene
     if not streams:
         raise DumpError(f"{index}: the multistream index is empty")
     with opener(path) as f:
-        header = _decompress_streams(f.read(streams[0][0]), path, 0)
         f.seek(0, io.SEEK_END)
         size = f.tell()
-    if streams[-1][0] >= size:
-        raise DumpError(f"{path}: the index names a stream at byte {streams[-1][0]} but the file has "
-                        f"{size} bytes; wrong index for this dump, or a truncated download")
+        if streams[-1][0] >= size:
+            raise DumpError(f"{path}: the index names a stream at byte {streams[-1][0]} but the file has "
+                            f"{size} bytes; wrong index for this dump, or a truncated download")
+        f.seek(0)
+        header = _decompress_streams(f.read(streams[0][0]), path, 0)
     siteinfo = parse_siteinfo(header, path)
     pages_in_index = sum(pages for _, pages in streams)
     pages_wanted = pages_in_index if limit is None else min(limit, pages_in_index)
@@ -309,18 +310,11 @@ def _refuse_unless_allowed(path: str, truncation: Truncation, allow_truncated: b
 
 def _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated, parallelization,
                       opener) -> DumpPlan:
-    scan = _PageScanner(path, pages_per_unit, limit)
-    with _open_decompressed(path, compression, parallelization, opener) as stream:
-        try:
-            while not scan.done:
-                chunk = stream.read(SCAN_CHUNK)
-                if not chunk:
-                    break
-                scan.feed(chunk)
-        except DECOMPRESSION_ERRORS as exc:
-            scan.broken = f"{compression.value} data ends or is corrupt ({exc or type(exc).__name__})"
-        # Without block offsets (a cut bz2 file) a unit is found by decompressing from the start.
-        block_offsets = stream.block_offsets() if compression is Compression.BZIP2 and not scan.broken else {}
+    scan, block_offsets = _scan(path, compression, pages_per_unit, limit, parallelization, opener)
+    if scan.broken and compression is Compression.BZIP2:
+        # indexed_bzip2 decodes ahead and fails before it returns what was readable; the
+        # sequential decoder finds exactly where the damage starts.
+        scan, block_offsets = _scan(path, compression, pages_per_unit, limit, 0, opener)
     if scan.header is None:
         raise DumpError(f"{path}: no <page> found; is this a MediaWiki XML export?")
     siteinfo = parse_siteinfo(scan.header, path)
@@ -329,6 +323,25 @@ def _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated,
         _refuse_unless_allowed(path, truncation, allow_truncated)
     return DumpPlan(path, compression, siteinfo, tuple(scan.units()), scan.whole_pages, truncation,
                     block_offsets)
+
+
+def _scan(path, compression, pages_per_unit, limit, parallelization, opener):
+    scan = _PageScanner(path, pages_per_unit, limit)
+    block_offsets: dict[int, int] = {}
+    with opener(path) as raw:
+        parallel = compression is Compression.BZIP2 and parallelization > 0
+        stream = indexed_bzip2.open(raw, parallelization=parallelization) if parallel else None
+        chunks = iter(lambda: stream.read(SCAN_CHUNK), b"") if parallel else _decompressed_chunks(raw, compression)
+        try:
+            for chunk in chunks:
+                scan.feed(chunk)
+                if scan.done:
+                    break
+        except DECOMPRESSION_ERRORS as exc:
+            scan.broken = f"{compression.value} data ends or is corrupt ({exc or type(exc).__name__})"
+        if parallel and not scan.broken:
+            block_offsets = stream.block_offsets()
+    return scan, block_offsets
 
 
 class _PageScanner:
@@ -411,13 +424,26 @@ class _PageScanner:
         return units
 
 
-def _open_decompressed(path, compression, parallelization, opener):
-    raw = opener(path)
-    if compression in (Compression.BZIP2, Compression.MULTISTREAM):
-        return indexed_bzip2.open(raw, parallelization=parallelization)
+def _decompressed_chunks(raw: BinaryIO, compression: Compression) -> Iterator[bytes]:
+    """Decompressed data in chunks, one stream after another; everything readable before damage
+    is yielded before the error is raised."""
+    if compression is Compression.NONE:
+        yield from iter(lambda: raw.read(SCAN_CHUNK), b"")
+        return
     if compression is Compression.GZIP:
-        return gzip.open(raw)
-    return raw
+        def new_decompressor():
+            return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    else:
+        new_decompressor = bz2.BZ2Decompressor
+    decompressor = new_decompressor()
+    while block := raw.read(SCAN_CHUNK // 8):
+        while block:
+            yield decompressor.decompress(block)
+            block = decompressor.unused_data if decompressor.eof else b""
+            if block:
+                decompressor = new_decompressor()
+    if not decompressor.eof:
+        raise EOFError("the compressed data ends before its end-of-stream marker")
 
 
 def _decompress_streams(data: bytes, path: str, offset: int) -> bytes:
@@ -434,15 +460,33 @@ def read_unit_bytes(plan: DumpPlan, unit: WorkUnit, opener: Opener = open_local)
         with opener(plan.path) as f:
             f.seek(unit.start)
             return _decompress_streams(f.read(unit.end - unit.start), plan.path, unit.start)
-    with _open_decompressed(plan.path, plan.compression, 1, opener) as stream:
-        if plan.bzip2_block_offsets:
-            stream.set_block_offsets(plan.bzip2_block_offsets)
+    return read_range(plan, unit.start, unit.end, opener)
+
+
+def read_range(plan: DumpPlan, start: int, end: int, opener: Opener = open_local) -> bytes:
+    """Bytes `start:end` of a single-stream dump's decompressed XML."""
+    with opener(plan.path) as raw:
         try:
-            stream.seek(unit.start)
-            return stream.read(unit.end - unit.start)
+            if plan.compression is Compression.NONE:
+                raw.seek(start)
+                return raw.read(end - start)
+            if plan.bzip2_block_offsets:
+                with indexed_bzip2.open(raw, parallelization=1) as stream:
+                    stream.set_block_offsets(plan.bzip2_block_offsets)
+                    stream.seek(start)
+                    return stream.read(end - start)
+            # gzip, and bzip2 damaged past this range: decompress from the start of the file.
+            pieces, position = [], 0
+            for chunk in _decompressed_chunks(raw, plan.compression):
+                if position + len(chunk) > start:
+                    pieces.append(chunk[max(start - position, 0): end - position])
+                position += len(chunk)
+                if position >= end:
+                    break
+            return b"".join(pieces)
         except DECOMPRESSION_ERRORS as exc:
-            raise DumpError(f"{plan.path}: cannot read bytes {unit.start}-{unit.end} of the decompressed "
-                            f"XML: {exc or type(exc).__name__}") from None
+            raise DumpError(f"{plan.path}: cannot read bytes {start}-{end} of the decompressed XML: "
+                            f"{exc or type(exc).__name__}") from None
 
 
 def read_unit(plan: DumpPlan, unit: WorkUnit, opener: Opener = open_local) -> Iterator[Page]:
@@ -473,8 +517,7 @@ def write_multistream(source: str, out_path: str, index_path: str, pages_per_str
     footer the last. Returns the number of pages written.
     """
     plan = plan_dump(source, pages_per_unit=pages_per_stream)
-    with open_local(source) as raw, _open_decompressed(source, plan.compression, 1, lambda _: raw) as stream:
-        header = stream.read(plan.units[0].start) if plan.units else b""
+    header = read_range(plan, 0, plan.units[0].start) if plan.units else b""
     written = 0
     with open(out_path, "wb") as out, bz2.open(index_path, "wt", encoding="utf-8") as index:
         out.write(bz2.compress(header))

@@ -38,10 +38,13 @@ BLOCK_TAGS = frozenset({"p", "div", "blockquote", "center", "poem", "li", "dd", 
 _STYLE_QUOTES = re.compile(r"'''''|'''|''")
 _MAGIC_WORDS = re.compile(r"__[A-Z]+(?:_[A-Z]+)*__")
 _INLINE_SPACES = re.compile(r"[ \t\u00a0\u2009\u200b]+")
-# Debris left where a template was: "( ; born 1879)", "()", "word ,".
-_DEBRIS = re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+| +(?=[,.;:!?](?: |$))", re.M)
+# Debris left where templates were: "Andorra (; , ), officially", "( ; born 1879)", "word ,".
+_EMPTY_PARENTHESES = re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[,.;:!?](?: |$))", re.M)
 _LINE_BREAKS = re.compile(r" *\n\s*")
-_NORMALIZATION = ((_INLINE_SPACES, " "), (_DEBRIS, ""), (_INLINE_SPACES, " "), (_LINE_BREAKS, "\n"))
+# In order: each pass tidies what the one before it left.
+_NORMALIZATION = ((_INLINE_SPACES, " "), (_EMPTY_PARENTHESES, ""), (_INLINE_SPACES, " "),
+                  (_SPACE_BEFORE_PUNCTUATION, ""), (_LINE_BREAKS, "\n"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,176 @@
+import bz2
+import gzip
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from relxdata.dumps import (Compression, index_streams, plan_dump, read_index, read_pages, read_unit,
+                            write_multistream)
+from relxdata.errors import DumpError
+
+
+def titles(plan):
+    return [page.title for page in read_pages(plan)]
+
+
+@pytest.mark.parametrize("name, dbname, version, pages", [
+    ("enwiki-2016-sample.xml.bz2", "enwiki", "0.10", 206),
+    ("enwiki-redirect-sample.xml.bz2", "enwiki", "0.9", 3),
+    ("jawiki-2025-head.xml.bz2", "jawiki", "0.11", 234),
+    ("minidumps/enwiki.xml.bz2", "enwiki", "0.10", 27),
+    ("minidumps/dewiki.xml.bz2", "enwiki", "0.10", 2),
+    ("minidumps/trwiki.xml.bz2", "enwiki", "0.10", 1),
+])
+def test_every_schema_version_reads_every_page(wikipedia, name, dbname, version, pages):
+    plan = plan_dump(str(wikipedia / name), pages_per_unit=50)
+    assert (plan.siteinfo.dbname, plan.siteinfo.schema_version, plan.pages) == (dbname, version, pages)
+    assert len(list(read_pages(plan))) == pages
+    assert plan.truncation is None
+
+
+def test_siteinfo_namespaces_and_case(wikipedia):
+    plan = plan_dump(str(wikipedia / "jawiki-2025-head.xml.bz2"))
+    names = {ns.key: ns.name for ns in plan.siteinfo.namespaces}
+    assert names[6] == "ファイル" and names[14] == "Category" and names[0] == ""
+    assert plan.siteinfo.case == "first-letter"
+    assert plan.compression is Compression.BZIP2
+
+
+def test_redirect_pages_keep_their_target(wikipedia):
+    plan = plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"))
+    redirects = {page.title: page.redirect for page in read_pages(plan) if page.redirect}
+    assert len(redirects) == 100
+    assert redirects["AccessibleComputing"] == "Computer accessibility"
+    assert redirects["AndorrA"] == "Andorra"
+    andorra = next(page for page in read_pages(plan) if page.title == "Andorra")
+    assert (andorra.page_id, andorra.ns, andorra.redirect) == (600, 0, None)
+    assert andorra.text.startswith("{{distinguish|Andora}}\n{{other uses}}")
+
+
+def test_units_cut_the_dump_into_whole_pages(wikipedia):
+    plan = plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), pages_per_unit=50)
+    assert [(unit.pages, unit.first_page) for unit in plan.units] == [(50, 0), (50, 50), (50, 100), (50, 150),
+                                                                       (6, 200)]
+    whole = titles(plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2")))
+    # Any unit reads on its own, in any order.
+    with ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda unit: [p.title for p in read_unit(plan, unit)], reversed(plan.units)))
+    assert [title for part in reversed(parts) for title in part] == whole
+
+
+def test_limit_reads_the_first_pages(wikipedia):
+    plan = plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), pages_per_unit=3, limit=7)
+    assert titles(plan) == ["AccessibleComputing", "Anarchism", "AfghanistanHistory", "AfghanistanGeography",
+                            "AfghanistanPeople", "AfghanistanCommunications", "AfghanistanTransportations"]
+    assert [unit.pages for unit in plan.units] == [3, 3, 1]
+
+
+def test_truncated_dump_is_rejected_with_where_it_broke(wikipedia):
+    path = str(wikipedia / "enwiki-2022-head-truncated.xml.bz2")
+    with pytest.raises(DumpError) as error:
+        plan_dump(path)
+    message = str(error.value)
+    assert path in message
+    assert "truncated at byte 10532835 (no closing </mediawiki>) after 251 whole pages" in message
+    assert "--allow-truncated" in message
+
+
+def test_truncated_dump_keeps_whole_pages_when_allowed(wikipedia):
+    plan = plan_dump(str(wikipedia / "enwiki-2022-head-truncated.xml.bz2"), allow_truncated=True)
+    assert plan.truncation.pages_kept == 251 and plan.truncation.offset == 10532835
+    pages = list(read_pages(plan))
+    assert len(pages) == 251 and pages[-1].title == "Alexander Graham Bell"
+
+
+def test_page_cut_in_the_middle(wikipedia):
+    path = str(wikipedia / "multistream/jawiki-20220501-pages-articles-multistream.xml_head10000.txt")
+    with pytest.raises(DumpError, match=r"truncated at byte 1245111 \(page 26 is cut off\) after 25 whole pages"):
+        plan_dump(path)
+    plan = plan_dump(path, allow_truncated=True)
+    assert plan.compression is Compression.NONE
+    pages = list(read_pages(plan))
+    assert len(pages) == 25 and pages[0].title == "Wikipedia:アップロードログ/2004年4月"
+
+
+def test_cut_bz2_file_names_the_file(wikipedia, tmp_path):
+    cut = tmp_path / "cut.xml.bz2"
+    cut.write_bytes((wikipedia / "enwiki-2016-sample.xml.bz2").read_bytes()[:1_000_000])
+    with pytest.raises(DumpError, match=r"cut.xml.bz2: truncated at byte 3514242 \(bzip2 data ends or is corrupt "
+                                        r"\(the compressed data ends before its end-of-stream marker\)\) after 142 whole"):
+        plan_dump(str(cut))
+    plan = plan_dump(str(cut), allow_truncated=True)
+    pages = list(read_pages(plan))
+    assert len(pages) == plan.pages == 142
+    assert [p.title for p in pages] == titles(plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"),
+                                                        limit=plan.pages))
+
+
+def test_gzip_and_plain_xml_read_the_same_pages(wikipedia, tmp_path):
+    source = wikipedia / "enwiki-2016-sample.xml.bz2"
+    xml = tmp_path / "sample.xml"
+    xml.write_bytes(bz2.decompress(source.read_bytes()))
+    with open(xml, "rb") as raw, gzip.open(tmp_path / "sample.xml.gz", "wb") as packed:
+        shutil.copyfileobj(raw, packed)
+    expected = list(read_pages(plan_dump(str(source), pages_per_unit=40)))
+    for path in (xml, tmp_path / "sample.xml.gz"):
+        assert list(read_pages(plan_dump(str(path), pages_per_unit=40))) == expected
+
+
+def test_not_a_dump(tmp_path):
+    path = tmp_path / "notes.xml"
+    path.write_text("<notes><note>hi</note></notes>")
+    with pytest.raises(DumpError, match="no <page> found"):
+        plan_dump(str(path))
+
+
+def test_real_multistream_index_with_colons_in_titles(wikipedia):
+    entries = read_index(str(wikipedia / "multistream/jawiki-20220501-pages-articles-multistream-index.txt_head10000.txt"))
+    assert len(entries) == 10000
+    assert (entries[0].offset, entries[0].page_id, entries[0].title) == (702, 1, "Wikipedia:アップロードログ/2004年4月")
+    streams = index_streams(entries)
+    assert len(streams) == 100 and all(pages == 100 for _, pages in streams)
+    assert streams[:2] == [(702, 100), (920496, 100)]
+
+
+def test_complete_real_index_scale(wikipedia):
+    entries = read_index(str(wikipedia / "multistream/jawiktionary-20210401-pages-articles-multistream-index.txt.bz2"))
+    assert len(entries) == 296564
+    assert len(index_streams(entries)) == 2966
+    assert entries[-1].title == "preferences"
+
+
+def test_multistream_built_from_a_real_sample_reads_in_parallel(wikipedia, tmp_path):
+    source = str(wikipedia / "enwiki-2016-sample.xml.bz2")
+    dump, index = str(tmp_path / "ms.xml.bz2"), str(tmp_path / "ms-index.txt.bz2")
+    assert write_multistream(source, dump, index, pages_per_stream=100) == 206
+    raw = open(dump, "rb").read()
+    assert raw.count(b"BZh9") >= 4  # header, three page streams, footer
+    plan = plan_dump(dump, index, pages_per_unit=100)
+    assert plan.compression is Compression.MULTISTREAM
+    assert [(unit.pages, unit.first_page) for unit in plan.units] == [(100, 0), (100, 100), (6, 200)]
+    with ThreadPoolExecutor(3) as pool:
+        parts = list(pool.map(lambda unit: list(read_unit(plan, unit)), plan.units))
+    assert [page for part in parts for page in part] == list(read_pages(plan_dump(source)))
+    limited = plan_dump(dump, index, pages_per_unit=100, limit=120)
+    assert [unit.pages for unit in limited.units] == [100, 20]
+
+
+def test_multistream_cut_at_the_end(wikipedia, tmp_path):
+    dump, index = tmp_path / "ms.xml.bz2", tmp_path / "ms-index.txt.bz2"
+    write_multistream(str(wikipedia / "enwiki-2016-sample.xml.bz2"), str(dump), str(index), pages_per_stream=100)
+    dump.write_bytes(dump.read_bytes()[:-5000])
+    with pytest.raises(DumpError, match=r"ms.xml.bz2: truncated at byte \d+ \(the last bz2 stream is cut off\)"):
+        plan_dump(str(dump), str(index))
+    plan = plan_dump(str(dump), str(index), allow_truncated=True)
+    assert 200 <= plan.pages < 206 and len(list(read_pages(plan))) == plan.pages
+
+
+def test_index_must_fit_the_dump(wikipedia, tmp_path):
+    index = tmp_path / "index.txt"
+    index.write_text("10:1:A\n99999999:2:B\n")
+    with pytest.raises(DumpError, match="wrong index for this dump"):
+        plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), str(index))
+    index.write_text("not an index line\n")
+    with pytest.raises(DumpError, match="line 1 is not 'offset:page_id:title'"):
+        plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), str(index))
