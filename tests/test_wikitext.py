@@ -1,0 +1,118 @@
+import pytest
+
+from relxdata.titles import LinkKind, TitleRules
+from relxdata.wikitext import Link, clean
+
+EN = TitleRules.for_wiki("en")
+
+
+def links(document):
+    return [(link.start, link.end, link.target, link.anchor) for link in document.links]
+
+
+def test_link_trail_stays_outside_the_anchor():
+    document = clean("The [[Brazil]]ian team won.", EN)
+    assert document.text == "The Brazilian team won."
+    assert document.links == [Link(4, 10, "Brazil", "Brazil")]
+
+
+def test_labels_markup_and_offsets():
+    document = clean("'''[[Foo_bar|''bold'' label]]''' and [[AT&amp;T]] or [[foo%20baz|x]].", EN)
+    assert document.text == "bold label and AT&T or x."
+    assert links(document) == [(0, 10, "Foo bar", "bold label"), (15, 19, "AT&T", "AT&T"), (23, 24, "Foo baz", "x")]
+    for link in document.links:
+        assert document.text[link.start:link.end] == link.anchor
+
+
+def test_fragment_is_kept_aside():
+    document = clean("See [[Berlin#History|the history of Berlin]].", EN)
+    assert document.links == [Link(4, 25, "Berlin", "the history of Berlin", "History")]
+
+
+def test_references_templates_tables_comments_and_magic_words_are_removed():
+    wikitext = ("__NOTOC__{{Infobox country|capital=[[Paris]]}}\n'''France''' ({{IPA|fʁɑ̃s}}; x) is a country."
+                "<ref>{{cite web|url=http://a.org|title=[[Ref link]]}}</ref><!-- hidden [[Comment link]] -->\n"
+                "{| class=\"wikitable\"\n| [[Cell link]]\n|}\n<math>\\frac{{a}}{b}</math>It borders [[Spain]].")
+    document = clean(wikitext, EN)
+    assert document.text == "France (x) is a country.\nIt borders Spain."
+    assert links(document) == [(36, 41, "Spain", "Spain")]
+
+
+def test_empty_parentheses_left_by_templates_are_tidied():
+    document = clean("'''Andorra''' ({{IPAc-en|æ}}; {{IPA-ca|ə}}, {{IPA-ca|a}}), officially [[Andorra la Vella|x]].",
+                     EN)
+    assert document.text == "Andorra, officially x."
+    assert links(document) == [(20, 21, "Andorra la Vella", "x")]
+
+
+@pytest.mark.parametrize("lang, wikitext", [
+    ("en", "[[File:A.jpg|thumb|A [[caption]] link]][[Image:B.png]]"),
+    ("de", "[[Datei:A.jpg|mini|Ein [[Bild]]]][[Bild:B.png]]"),
+    ("fr", "[[Fichier:A.jpg|vignette|Une [[légende]]]]"),
+    ("es", "[[Archivo:A.jpg|miniaturadeimagen|Una [[leyenda]]]][[Imagen:B.png]]"),
+    ("tr", "[[Dosya:A.jpg|küçükresim|Bir [[resim]]]][[Resim:B.png]]"),
+    ("ja", "[[ファイル:A.jpg|thumb|説明 [[画像]]]][[画像:B.png]]"),
+])
+def test_files_in_every_language_alias_vanish_with_their_captions(lang, wikitext):
+    document = clean(f"Text {wikitext}stays.", TitleRules.for_wiki(lang))
+    assert document.text == "Text stays."
+    assert document.links == []
+    assert document.dropped_links["file"] >= 1
+
+
+def test_categories_interlanguage_and_other_links():
+    wikitext = ("A [[:Category:Rivers|river list]], [[wikt:word|a word]], [[#Notes|notes]], [[Help:Editing|help]]."
+                "\n[[Category:Rivers]]\n[[de:Fluss]]\n[[fr:Rivière]]")
+    document = clean(wikitext, EN)
+    assert document.text == "A river list, a word, notes, help."
+    assert document.links == []
+    assert dict(document.dropped_links) == {"other_namespace": 2, "interwiki": 1, "section_only": 1, "category": 1,
+                                            "interlanguage": 2}
+
+
+def test_sections_lists_and_paragraphs_keep_their_text():
+    wikitext = "Intro [[A]].\n\n== History ==\nFirst para.\n* item [[b]]\n# step two\n; term\n: definition"
+    document = clean(wikitext, EN)
+    assert document.text.split("\n") == ["Intro A.", "History", "First para.", "item b", "step two", "term",
+                                         "definition"]
+    assert links(document) == [(6, 7, "A", "A"), (34, 35, "B", "b")]
+
+
+def test_inline_templates_that_carry_prose():
+    document = clean("In {{nowrap|[[New York City]]}} it is {{lang|fr|''très''}} far, {{convert|10|km}}.", EN)
+    assert document.text == "In New York City it is très far, 10 km."
+    assert links(document) == [(3, 16, "New York City", "New York City")]
+
+
+def test_external_links_keep_labels_only():
+    document = clean("See [http://example.org the site] or http://example.org/bare here.", EN)
+    assert document.text == "See the site or here."
+
+
+def test_title_rules():
+    assert EN.normalize("foo_bar  baz") == "Foo bar baz"
+    assert EN.normalize("caf%C3%A9 &amp; co") == "Café & co"
+    assert TitleRules.for_wiki("tr").normalize("istanbul") == "İstanbul"
+    assert TitleRules.for_wiki("en", case="case-sensitive").normalize("iPhone") == "iPhone"
+    assert EN.classify(":Category:Rivers").kind is LinkKind.OTHER_NAMESPACE
+    assert EN.classify("Star Wars: Episode IV").kind is LinkKind.ARTICLE
+    assert EN.classify("fr:Paris").kind is LinkKind.INTERLANGUAGE
+    assert EN.classify(":fr:Paris").kind is LinkKind.INTERWIKI
+    de = TitleRules.for_wiki("de", namespace_names=[("Benutzer", 2)])
+    assert de.classify("Benutzer:Foo").kind is LinkKind.OTHER_NAMESPACE
+    assert de.classify("kategorie:Berlin").kind is LinkKind.CATEGORY
+
+
+def test_real_article_andorra(wikipedia):
+    from relxdata.dumps import plan_dump, read_pages
+
+    plan = plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"))
+    page = next(page for page in read_pages(plan) if page.title == "Andorra")
+    rules = TitleRules.for_wiki("en", plan.siteinfo.case, [(ns.name, ns.key) for ns in plan.siteinfo.namespaces])
+    document = clean(page.text, rules)
+    assert document.text.startswith("Andorra, officially the Principality of Andorra (Principat d'Andorra), also "
+                                    "called the Principality of the Valleys of Andorra")
+    assert all(document.text[link.start:link.end] == link.anchor for link in document.links)
+    assert len(document.links) == 253
+    assert document.dropped_links["file"] == 12 and document.dropped_links["category"] == 22
+    assert "thumb" not in document.text and "{{" not in document.text and "<ref" not in document.text
