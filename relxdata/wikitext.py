@@ -213,7 +213,7 @@ def clean(wikitext: str, rules: TitleRules) -> Document:
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
-        if start == end:
+        if start >= end:  # a label that was only whitespace or markup
             document.dropped_links["empty_anchor"] += 1
             continue
         document.links.append(Link(start, end, target, text[start:end], fragment))

@@ -116,3 +116,10 @@ def test_real_article_andorra(wikipedia):
     assert len(document.links) == 253
     assert document.dropped_links["file"] == 12 and document.dropped_links["category"] == 22
     assert "thumb" not in document.text and "{{" not in document.text and "<ref" not in document.text
+
+
+def test_labels_without_visible_text_are_not_links():
+    document = clean("A [[Foo| ]] b [[Bar|<span> </span>]] c [[Baz|{{template}}]].", EN)
+    assert document.text == "A b c."
+    assert document.links == []
+    assert document.dropped_links["empty_anchor"] == 3
