@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy
 import spacy
+from spacy.attrs import IS_SPACE, SENT_START
 from spacy.language import Language
 from spacy.util import compile_infix_regex
 
@@ -19,14 +22,24 @@ MULTI_LANGUAGE = "xx"
 # them off inside a word for the sentencizer to see them.
 UNSPACED_SENTENCE_ENDS = r"[。！？｡︒]"
 PARAGRAPH_COMPONENT = "relxdata_paragraph_starts"
+# Two or more space-separated words of letters and digits only.
+_PLAIN_WORD_RUN = re.compile(r"(?<!\S)[^\W_]+(?: [^\W_]+)+(?!\S)")
+PLACEHOLDER = "x"
 
 
 @Language.component(PARAGRAPH_COMPONENT)
 def mark_paragraph_starts(doc):
-    """A line break always ends a sentence: paragraphs, list items and headings stand alone."""
-    for token in doc[1:]:
-        if "\n" in doc[token.i - 1].text_with_ws:
-            token.is_sent_start = True
+    """A line break always ends a sentence: paragraphs, list items and headings stand alone.
+
+    Set in one array: setting `token.is_sent_start` one token at a time rescans the whole
+    document each time.
+    """
+    if len(doc) < 2:
+        return doc
+    breaks = [i + 1 for i in numpy.flatnonzero(doc.to_array(IS_SPACE)) if "\n" in doc[i].text and i + 1 < len(doc)]
+    starts = numpy.zeros((len(doc), 1), dtype="uint64")
+    starts[breaks] = 1
+    doc.from_array([SENT_START], starts)
     return doc
 
 
@@ -54,13 +67,16 @@ class SentenceSplitter:
             raise RelxdataError(f"unknown Wikipedia language code {lang!r}")
         self.lang = lang
         self.nlp, self.info = _load_pipeline(lang, model)
+        # Only the rule-based sentencizer may see condensed text; a trained parser needs every word.
+        self.condense = model is None
 
     def split(self, document: Document) -> tuple[list[Sentence], Counter]:
         """Sentences of a document with link offsets relative to each; counts the links dropped."""
         spans: list[tuple[int, int]] = []
         for offset, chunk in _chunks(document.text, self.nlp.max_length):
-            for sent in self.nlp(chunk).sents:
-                start, end = offset + sent.start_char, offset + sent.end_char
+            text, original = _condense(chunk) if self.condense else (chunk, lambda position: position)
+            for sent in self.nlp(text).sents:
+                start, end = offset + original(sent.start_char), offset + original(sent.end_char)
                 while start < end and document.text[start].isspace():
                     start += 1
                 while end > start and document.text[end - 1].isspace():
@@ -81,6 +97,38 @@ class SentenceSplitter:
         sentences = [Sentence(index, document.text[start:end], tuple(links))
                      for index, ((start, end), links) in enumerate(zip(spans, members))]
         return sentences, dropped
+
+
+def _condense(text: str):
+    """Replace every run of plain words by one placeholder word; return it and a map back.
+
+    spaCy tokenizes each space-separated chunk on its own, and the sentencizer starts a sentence
+    only at the first non-punctuation token after a sentence-final mark. Words of letters and digits
+    are never punctuation, so a run of them behaves exactly like its first word: the sentence
+    boundaries of the condensed text are those of the original, with far fewer tokens to build.
+    """
+    pieces, new_starts, old_starts, old_ends = [], [], [], []
+    last, length = 0, 0
+    for match in _PLAIN_WORD_RUN.finditer(text):
+        kept = text[last:match.start()]
+        pieces += (kept, PLACEHOLDER)
+        length += len(kept)
+        new_starts.append(length)
+        old_starts.append(match.start())
+        old_ends.append(match.end())
+        length += len(PLACEHOLDER)
+        last = match.end()
+    pieces.append(text[last:])
+
+    def original(position: int) -> int:
+        run = bisect_right(new_starts, position) - 1
+        if run < 0:
+            return position
+        if position == new_starts[run]:
+            return old_starts[run]
+        return old_ends[run] + position - new_starts[run] - len(PLACEHOLDER)
+
+    return "".join(pieces), original
 
 
 def _load_pipeline(lang: str, model: str | None) -> tuple[Language, SplitterInfo]:

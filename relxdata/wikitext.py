@@ -37,7 +37,8 @@ BLOCK_TAGS = frozenset({"p", "div", "blockquote", "center", "poem", "li", "dd", 
                         "hr", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "caption", "figure"})
 _STYLE_QUOTES = re.compile(r"'''''|'''|''")
 _MAGIC_WORDS = re.compile(r"__[A-Z]+(?:_[A-Z]+)*__")
-_INLINE_SPACES = re.compile(r"[ \t\u00a0\u2009\u200b]+")
+# Runs of spaces, or any other inline blank: single spaces are left alone (most of the text).
+_INLINE_SPACES = re.compile(r"[ \t\u00a0\u2009\u200b]{2,}|[\t\u00a0\u2009\u200b]")
 # Debris left where templates were: "Andorra (; , ), officially", "( ; born 1879)", "word ,".
 _EMPTY_PARENTHESES = re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[,.;:!?](?: |$))", re.M)
