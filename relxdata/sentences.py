@@ -22,8 +22,6 @@ MULTI_LANGUAGE = "xx"
 # them off inside a word for the sentencizer to see them.
 UNSPACED_SENTENCE_ENDS = r"[。！？｡︒]"
 PARAGRAPH_COMPONENT = "relxdata_paragraph_starts"
-# Two or more space-separated words of letters and digits only.
-_PLAIN_WORD_RUN = re.compile(r"(?<!\S)[^\W_]+(?: [^\W_]+)+(?!\S)")
 PLACEHOLDER = "x"
 
 
@@ -68,13 +66,14 @@ class SentenceSplitter:
         self.lang = lang
         self.nlp, self.info = _load_pipeline(lang, model)
         # Only the rule-based sentencizer may see condensed text; a trained parser needs every word.
-        self.condense = model is None
+        self.condensable = _condensable_runs(self.nlp.get_pipe("sentencizer").punct_chars) if model is None else None
 
     def split(self, document: Document) -> tuple[list[Sentence], Counter]:
         """Sentences of a document with link offsets relative to each; counts the links dropped."""
         spans: list[tuple[int, int]] = []
         for offset, chunk in _chunks(document.text, self.nlp.max_length):
-            text, original = _condense(chunk) if self.condense else (chunk, lambda position: position)
+            text, original = (_condense(chunk, self.condensable) if self.condensable
+                              else (chunk, lambda position: position))
             for sent in self.nlp(text).sents:
                 start, end = offset + original(sent.start_char), offset + original(sent.end_char)
                 while start < end and document.text[start].isspace():
@@ -99,17 +98,24 @@ class SentenceSplitter:
         return sentences, dropped
 
 
-def _condense(text: str):
-    """Replace every run of plain words by one placeholder word; return it and a map back.
+def _condensable_runs(sentence_ends) -> re.Pattern:
+    """Runs of space-separated chunks that begin with a letter or digit and hold no sentence end."""
+    ends = "".join(re.escape(char) for char in sorted(sentence_ends))
+    return re.compile(rf"(?<!\S)[^\W_][^\s{ends}]*(?: [^\s{ends}]+)*(?!\S)")
+
+
+def _condense(text: str, runs: re.Pattern):
+    """Replace every condensable run by one placeholder word; return it and a map back.
 
     spaCy tokenizes each space-separated chunk on its own, and the sentencizer starts a sentence
-    only at the first non-punctuation token after a sentence-final mark. Words of letters and digits
-    are never punctuation, so a run of them behaves exactly like its first word: the sentence
-    boundaries of the condensed text are those of the original, with far fewer tokens to build.
+    only at the first non-punctuation token after a token that is a sentence end. In a run of
+    chunks without sentence ends that begins with a letter or digit, only the first token can
+    start a sentence and it is not punctuation: the run behaves exactly like one plain word. The
+    condensed text has the original's sentence boundaries with far fewer tokens to build.
     """
     pieces, new_starts, old_starts, old_ends = [], [], [], []
     last, length = 0, 0
-    for match in _PLAIN_WORD_RUN.finditer(text):
+    for match in runs.finditer(text):
         kept = text[last:match.start()]
         pieces += (kept, PLACEHOLDER)
         length += len(kept)

@@ -17,9 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import mwparserfromhell
-from mwparserfromhell.nodes import (Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template,
-                                    Text, Wikilink)
-from mwparserfromhell.wikicode import Wikicode
+from mwparserfromhell.parser import tokens
 
 from relxdata.titles import LinkKind, TitleRules
 
@@ -68,66 +66,132 @@ class Document:
     dropped_links: Counter = field(default_factory=Counter)
 
 
-def _template_name(template: Template) -> str:
-    name = str(template.name).strip().replace("_", " ")
-    if name[:9].lower() == "template:":
-        name = name[9:].strip()
-    return name[:1].lower() + name[1:]
+# Opening tokens and the tokens that close them; a tag opened by TagOpenOpen closes with either.
+_OPENERS = (tokens.TemplateOpen, tokens.ArgumentOpen, tokens.WikilinkOpen, tokens.ExternalLinkOpen,
+            tokens.HTMLEntityStart, tokens.HeadingStart, tokens.CommentStart, tokens.TagOpenOpen)
+_CLOSERS = (tokens.TemplateClose, tokens.ArgumentClose, tokens.WikilinkClose, tokens.ExternalLinkClose,
+            tokens.HTMLEntityEnd, tokens.HeadingEnd, tokens.CommentEnd, tokens.TagCloseSelfclose,
+            tokens.TagCloseClose)
+_INLINE_TEMPLATES = {"nowrap": "1", "nobr": "1", "nobreak": "1", "small": "1", "big": "1", "lang": "2"}
 
 
-class _Builder:
-    """Appends text pieces while remembering where links start and end."""
+def _tokenizer():
+    parser = mwparserfromhell.parser
+    return parser.CTokenizer() if parser.use_c else parser.tokenizer.Tokenizer()
 
-    def __init__(self, rules: TitleRules):
+
+def _matching_closers(stream: list) -> list[int]:
+    """For each opening token, the index of the token that closes it."""
+    closer = [-1] * len(stream)
+    stack: list[int] = []
+    opener_types, closer_types = set(_OPENERS), set(_CLOSERS)
+    for index, token in enumerate(stream):
+        kind = type(token)
+        if kind in opener_types:
+            stack.append(index)
+        elif kind in closer_types and stack:
+            closer[stack.pop()] = index
+    return closer
+
+
+class _TokenWalker:
+    """Walks mwparserfromhell's token stream once, appending text and remembering links.
+
+    The tokens are the tokenizer's own; skipping the tree that its builder would make from them
+    is what makes this fast. Each construct is handled on an index range of the stream.
+    """
+
+    def __init__(self, stream: list, rules: TitleRules):
+        self.stream = stream
+        self.closer = _matching_closers(stream)
         self.rules = rules
         self.pieces: list[str] = []
         self.length = 0
         self.links: list[tuple[int, int, str, str]] = []
         self.dropped: Counter = Counter()
         self.in_link = False
+        self.handlers = {
+            tokens.Text: self.text, tokens.WikilinkOpen: self.wikilink, tokens.HTMLEntityStart: self.entity,
+            tokens.TagOpenOpen: self.tag, tokens.HeadingStart: self.heading,
+            tokens.ExternalLinkOpen: self.external_link, tokens.TemplateOpen: self.template,
+        }
 
     def add(self, text: str) -> None:
         if text:
             self.pieces.append(text)
             self.length += len(text)
 
-    def newline(self) -> None:
+    def walk(self, start: int, end: int) -> None:
+        index = start
+        while index < end:
+            token = self.stream[index]
+            handler = self.handlers.get(type(token))
+            if handler is not None:
+                handler(index)
+            # Every construct, handled or not (comments, {{{arguments}}}), ends at its closer.
+            index = self.after(index)
+
+    def after(self, index: int) -> int:
+        closer = self.closer[index]
+        return (closer if closer >= 0 else index) + 1
+
+    def top_level(self, start: int, end: int, kinds: tuple) -> list[int]:
+        """Indices of tokens of `kinds` in start:end, not inside a nested construct."""
+        found, index = [], start
+        while index < end:
+            if isinstance(self.stream[index], kinds):
+                found.append(index)
+            index = self.after(index)
+        return found
+
+    def raw(self, start: int, end: int) -> str:
+        """The source text of a range, for titles and template values: text and entities only."""
+        parts, index = [], start
+        while index < end:
+            token = self.stream[index]
+            if type(token) is tokens.Text:
+                parts.append(token.text)
+            elif type(token) is tokens.HTMLEntityStart:
+                parts.append(self.entity_source(index))
+            index = self.after(index)
+        return "".join(parts)
+
+    def text(self, index: int) -> None:
+        self.add(_MAGIC_WORDS.sub("", _STYLE_QUOTES.sub("", self.stream[index].text)))
+
+    def entity_source(self, index: int) -> str:
+        inner = self.stream[index + 1:self.closer[index]]
+        body = "".join("#" if type(t) is tokens.HTMLEntityNumeric else t.char if type(t) is tokens.HTMLEntityHex
+                       else t.text for t in inner)
+        return f"&{body};"
+
+    def entity(self, index: int) -> None:
+        self.add(html.unescape(self.entity_source(index)))
+
+    def heading(self, index: int) -> None:
+        self.add("\n")
+        self.walk(index + 1, self.closer[index])
         self.add("\n")
 
-    def walk(self, code: Wikicode) -> None:
-        for node in code.nodes:
-            if isinstance(node, Text):
-                self.add(_MAGIC_WORDS.sub("", _STYLE_QUOTES.sub("", node.value)))
-            elif isinstance(node, Wikilink):
-                self.wikilink(node)
-            elif isinstance(node, HTMLEntity):
-                self.add(node.normalize())
-            elif isinstance(node, Tag):
-                self.tag(node)
-            elif isinstance(node, Heading):
-                self.newline()
-                self.walk(node.title)
-                self.newline()
-            elif isinstance(node, ExternalLink):
-                if node.title is not None:
-                    self.walk(node.title)
-            elif isinstance(node, Template):
-                self.template(node)
-            # Comments and {{{arguments}}} never show.
-            elif not isinstance(node, (Comment, Argument)):
-                self.add(str(node))
+    def external_link(self, index: int) -> None:
+        end = self.closer[index]
+        separators = self.top_level(index + 1, end, (tokens.ExternalLinkSeparator,))
+        if self.stream[index].brackets and separators:
+            self.walk(separators[0] + 1, end)
 
-    def wikilink(self, node: Wikilink) -> None:
-        raw = str(node.title)
+    def wikilink(self, index: int) -> None:
+        end = self.closer[index]
+        separators = self.top_level(index + 1, end, (tokens.WikilinkSeparator,))
+        title_end = separators[0] if separators else end
+        raw = self.raw(index + 1, title_end)
         target = self.rules.classify(raw)
         if target.kind in (LinkKind.FILE, LinkKind.CATEGORY, LinkKind.INTERLANGUAGE):
             self.dropped[target.kind.value] += 1
             return
         start = self.length
-        nested = self.in_link
-        self.in_link = True
-        if node.text is not None:
-            self.walk(node.text)
+        nested, self.in_link = self.in_link, True
+        if separators:
+            self.walk(separators[0] + 1, end)
         else:
             self.add(_STYLE_QUOTES.sub("", html.unescape(raw.strip().removeprefix(":")).replace("_", " ")))
         self.in_link = nested
@@ -138,34 +202,56 @@ class _Builder:
         else:
             self.dropped[target.kind.value] += 1
 
-    def tag(self, node: Tag) -> None:
-        name = str(node.tag).strip().lower()
+    def tag(self, index: int) -> None:
+        end = self.closer[index]
+        marks = self.top_level(index + 1, end, (tokens.TagAttrStart, tokens.TagCloseOpen, tokens.TagCloseSelfclose,
+                                                tokens.TagOpenClose))
+        name = self.raw(index + 1, marks[0] if marks else end).strip().lower()
         if name in DROPPED_TAGS:
             return
         block = name in BLOCK_TAGS
         if block:
-            self.newline()
-        if node.contents is not None and not node.self_closing:
-            self.walk(node.contents)
+            self.add("\n")
+        opened = [m for m in marks if type(self.stream[m]) is tokens.TagCloseOpen]
+        closed = [m for m in marks if type(self.stream[m]) is tokens.TagOpenClose]
+        if opened and type(self.stream[end]) is not tokens.TagCloseSelfclose:
+            self.walk(opened[0] + 1, closed[0] if closed else end)
         if block and name not in ("li", "dd", "dt"):
-            self.newline()
+            self.add("\n")
 
-    def template(self, node: Template) -> None:
+    def template_parts(self, index: int) -> tuple[str, dict[str, tuple[int, int]]]:
+        """A template's name and the token range of each parameter's value, by name or position."""
+        end = self.closer[index]
+        separators = self.top_level(index + 1, end, (tokens.TemplateParamSeparator,))
+        bounds = [index] + separators + [end]
+        name = self.raw(index + 1, bounds[1]).strip().replace("_", " ")
+        if name[:9].lower() == "template:":
+            name = name[9:].strip()
+        params, position = {}, 0
+        for start, stop in zip(bounds[1:-1], bounds[2:]):
+            equals = self.top_level(start + 1, stop, (tokens.TemplateParamEquals,))
+            if equals:
+                params[self.raw(start + 1, equals[0]).strip()] = (equals[0] + 1, stop)
+            else:
+                position += 1
+                params[str(position)] = (start + 1, stop)
+        return name[:1].lower() + name[1:], params
+
+    def template(self, index: int) -> None:
         """Most templates are dropped; a few carry prose that readers see inline."""
-        name = _template_name(node)
-        if name in ("nowrap", "nobr", "nobreak", "small", "big", "lang") or name.startswith("lang-"):
-            shown = "2" if name == "lang" else "1"
-            if node.has(shown):
-                self.walk(node.get(shown).value)
-        elif name in ("ill", "interlanguage link") and node.has("1"):
-            label = node.get("lt").value if node.has("lt") else node.get("1").value
+        name, params = self.template_parts(index)
+        shown = _INLINE_TEMPLATES.get(name, "1" if name.startswith("lang-") else None)
+        if shown is not None:
+            if shown in params:
+                self.walk(*params[shown])
+        elif name in ("ill", "interlanguage link") and "1" in params:
             start = self.length
-            self.walk(label)
-            target = self.rules.classify(str(node.get("1").value))
+            self.walk(*params.get("lt", params["1"]))
+            target = self.rules.classify(self.raw(*params["1"]))
             if target.kind is LinkKind.ARTICLE and not self.in_link:
                 self.links.append((start, self.length, target.title, target.fragment))
-        elif name in ("convert", "cvt") and node.has("1") and node.has("2"):
-            self.add(f"{node.get('1').value.strip_code().strip()} {node.get('2').value.strip_code().strip()}")
+        elif name in ("convert", "cvt") and "1" in params and "2" in params:
+            self.add(f"{self.raw(*params['1']).strip()} {self.raw(*params['2']).strip()}")
 
 
 def _rewrite(text: str, links: list, pattern: re.Pattern, replacement: str) -> tuple[str, list]:
@@ -199,15 +285,15 @@ def _rewrite(text: str, links: list, pattern: re.Pattern, replacement: str) -> t
 
 def clean(wikitext: str, rules: TitleRules) -> Document:
     """The readable text of an article's wikitext, with a `Link` for every article link in it."""
-    code = mwparserfromhell.parse(_EXTENSION_TAGS.sub("", wikitext), skip_style_tags=True)
-    builder = _Builder(rules)
-    builder.walk(code)
-    text, links = "".join(builder.pieces), builder.links
+    stream = _tokenizer().tokenize(_EXTENSION_TAGS.sub("", wikitext), 0, True)
+    walker = _TokenWalker(stream, rules)
+    walker.walk(0, len(stream))
+    text, links = "".join(walker.pieces), walker.links
     for pattern, replacement in _NORMALIZATION:
         text, links = _rewrite(text, links, pattern, replacement)
     leading = len(text) - len(text.lstrip())
     text = text.strip()
-    document = Document(text=text, links=[], dropped_links=builder.dropped)
+    document = Document(text=text, links=[], dropped_links=walker.dropped)
     for start, end, target, fragment in links:
         start, end = max(start - leading, 0), min(end - leading, len(text))
         while start < end and text[start].isspace():

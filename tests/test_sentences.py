@@ -67,3 +67,21 @@ def test_long_documents_are_split_in_chunks_at_line_breaks():
     sentences, _ = splitter.split(Document(text, [Link(start, start + 9, "Paragraph", "Paragraph")]))
     assert len(sentences) == 10
     assert sentences[6].text == "Paragraph 3 has words." and sentences[6].links[0].start == 0
+
+
+@pytest.mark.parametrize("lang, name", [("en", "enwiki-2016-sample.xml.bz2"), ("ja", "jawiki-2025-head.xml.bz2"),
+                                        ("de", "minidumps/dewiki.xml.bz2"), ("fr", "minidumps/frwiki.xml.bz2")])
+def test_condensed_text_gives_exactly_spacys_sentences(wikipedia, lang, name):
+    """The fast path feeds the sentencizer condensed text; it must find the same boundaries."""
+    from relxdata.dumps import plan_dump, read_pages
+    from relxdata.titles import TitleRules
+    from relxdata.wikitext import clean
+
+    plan = plan_dump(str(wikipedia / name), limit=60)
+    rules = TitleRules.for_wiki(lang, plan.siteinfo.case, [(ns.name, ns.key) for ns in plan.siteinfo.namespaces])
+    documents = [clean(page.text, rules) for page in read_pages(plan) if page.ns == 0 and not page.redirect]
+    fast, plain = SentenceSplitter(lang), SentenceSplitter(lang)
+    plain.condensable = None
+    assert documents
+    for document in documents:
+        assert fast.split(document) == plain.split(document)
