@@ -174,3 +174,14 @@ def test_index_must_fit_the_dump(wikipedia, tmp_path):
     index.write_text("not an index line\n")
     with pytest.raises(DumpError, match="line 1 is not 'offset:page_id:title'"):
         plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), str(index))
+
+
+def test_export_schema_0_8(wikipedia, tmp_path):
+    """No sample uses schema 0.8; rewrite the header of a real 0.9 export."""
+    xml = bz2.decompress((wikipedia / "enwiki-redirect-sample.xml.bz2").read_bytes())
+    assert b"export-0.9" in xml
+    old = tmp_path / "old.xml"
+    old.write_bytes(xml.replace(b"export-0.9", b"export-0.8").replace(b'version="0.9"', b'version="0.8"'))
+    plan = plan_dump(str(old))
+    assert plan.siteinfo.schema_version == "0.8"
+    assert [(p.title, p.redirect) for p in read_pages(plan)][0] == ("AccessibleComputing", "Computer accessibility")
