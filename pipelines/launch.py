@@ -8,7 +8,7 @@ import re
 import threading
 
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, WorkerOptions
 from tqdm import tqdm
 
 from relxdata.corpora import MANIFEST
@@ -31,6 +31,10 @@ def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
             direct.direct_num_workers = os.cpu_count() or 1
         if not any(arg.startswith("--direct_running_mode") for arg in pipeline_args):
             direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
+        harness = options.view_as(WorkerOptions)
+        if harness.default_sdk_harness_log_level is None:
+            # Local worker processes would otherwise log every gRPC channel they open.
+            harness.default_sdk_harness_log_level = "WARNING"
     return options
 
 
