@@ -20,6 +20,8 @@ setup(
         "indexed_bzip2>=1.5",
         "func-timeout>=4.3",
         "tqdm>=4.60",
+        "duckdb>=2.0,<3",
+        "numpy>=1.24",
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60"],

@@ -27,12 +27,48 @@ def _run_job(argv: list[str]) -> None:
     importlib.import_module(JOBS[argv[0]]).run(argv[1:])
 
 
+def _build_pairs(args: argparse.Namespace) -> None:
+    from pipelines.launch import prepare_output
+    from relxdata.pairs import PairConfig, build_pairs
+
+    if args.num_pairs < 2:
+        raise RelxdataError("--num-pairs must be at least 2")
+    if not 0.0 <= args.blank_prob <= 1.0:
+        raise RelxdataError("--blank-prob must be between 0 and 1")
+    if args.pairs_per_shard < 1:
+        raise RelxdataError("--pairs-per-shard must be positive")
+    config = PairConfig(num_pairs=args.num_pairs, seed=args.seed, blank_prob=args.blank_prob, pivot=args.pivot,
+                        langs=tuple(args.langs.split(",")) if args.langs else None, allow_fewer=args.allow_fewer,
+                        pairs_per_shard=args.pairs_per_shard, memory_limit=args.memory_limit,
+                        threads=args.threads)
+    prepare_output(args.out, args.overwrite)
+    counts = build_pairs(args.corpus, args.out, config)
+    print(f"{counts['pairs']:,} pairs in {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relxdata", description=relxdata.__doc__)
     parser.add_argument("--version", action="version", version=f"relxdata {relxdata.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run a Beam pipeline: relxdata run JOB --help (jobs: %s)" % ", ".join(JOBS),
                         add_help=False)
+    pairs = commands.add_parser("build-pairs", help="MTMB sentence pairs from a relx-distant corpus",
+                                description="Positive and strong-negative pivot/non-pivot sentence pairs, "
+                                            "balanced over classes and languages, as Parquet shards + manifest.")
+    pairs.add_argument("--corpus", required=True, help="a relx-distant corpus directory (part-*.parquet)")
+    pairs.add_argument("--out", required=True, help="output directory")
+    pairs.add_argument("--num-pairs", type=int, default=20_000_000, help="pairs to build (default 20,000,000)")
+    pairs.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    pairs.add_argument("--blank-prob", type=float, default=0.7,
+                       help="probability that an entity mention is to be replaced by [BLANK] (default 0.7)")
+    pairs.add_argument("--pivot", default="en", help="the pivot language (default en)")
+    pairs.add_argument("--langs", help="comma-separated non-pivot languages (default: all in the corpus)")
+    pairs.add_argument("--allow-fewer", action="store_true",
+                       help="build as many balanced pairs as the corpus allows instead of stopping")
+    pairs.add_argument("--pairs-per-shard", type=int, default=1_000_000, help="rows per shard (default 1,000,000)")
+    pairs.add_argument("--memory-limit", default="2GB", help="DuckDB's memory limit (default 2GB)")
+    pairs.add_argument("--threads", type=int, help="DuckDB threads (default: one per core); the output is the same")
+    pairs.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
     demo = commands.add_parser("demo", help="the whole chain on the bundled sample, no downloads")
     demo.add_argument("--out", default="relxdata-demo", help="where to write (default ./relxdata-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace an earlier demo output")
@@ -49,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             _run_job(argv[1:])
             return 0
         args = build_parser().parse_args(argv)
-        if args.command == "demo":
+        if args.command == "build-pairs":
+            _build_pairs(args)
+        elif args.command == "demo":
             from relxdata.demo import run_demo
             run_demo(args.out, args.overwrite)
         else:
