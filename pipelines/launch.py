@@ -7,11 +7,11 @@ import os
 import re
 import threading
 
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, WorkerOptions
 from tqdm import tqdm
 
-from relxdata.corpora import MANIFEST
+from relxdata.corpora import MANIFEST, write_shard
 from relxdata.errors import RelxdataError
 
 # The DirectRunner may hand a pipeline to Prism, which downloads a binary: run in-process instead.
@@ -44,6 +44,21 @@ def is_local_run(options: PipelineOptions) -> bool:
 
 def join(directory: str, *names: str) -> str:
     return FileSystems.join(directory, *names)
+
+
+def write_rows(path: str, rows: list[dict], schema) -> None:
+    """Write a shard under a temporary name and rename it, so a shard is whole or absent."""
+    temporary = path + ".inprogress"
+    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink:
+        write_shard(rows, schema, sink)
+    FileSystems.rename([temporary], [path])
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small text file (a manifest) atomically."""
+    with FileSystems.create(path + ".inprogress", compression_type=CompressionTypes.UNCOMPRESSED) as sink:
+        sink.write(text.encode("utf-8"))
+    FileSystems.rename([path + ".inprogress"], [path])
 
 
 def prepare_output(out: str, overwrite: bool) -> None:

@@ -19,9 +19,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import ShardProgress, is_local_run, join, pipeline_options, prepare_output
-from relxdata.corpora import (MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, file_fingerprint, manifest, shard_name,
-                              write_shard)
+from pipelines.launch import (ShardProgress, is_local_run, join, pipeline_options, prepare_output, write_rows,
+                              write_text)
+from relxdata.corpora import MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, file_fingerprint, manifest, shard_name
 from relxdata.dumps import DumpPlan, WorkUnit, plan_dump, read_unit
 from relxdata.errors import RelxdataError
 from relxdata.extraction import ExtractionConfig, PageExtractor
@@ -59,14 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_input(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-
-
-def write_rows(path: str, rows: list[dict], schema) -> None:
-    """Write a shard under a temporary name and rename it, so a shard is whole or absent."""
-    temporary = path + ".inprogress"
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as sink:
-        write_shard(rows, schema, sink)
-    FileSystems.rename([temporary], [path])
 
 
 class ExtractUnitFn(beam.DoFn):
@@ -124,10 +116,7 @@ def write_manifest(counts: dict, out: str, description: dict, started_at: float,
                        "rows": sum(counts.get(f"pages.skipped.{reason}", 0) for reason in QUARANTINE_REASONS)},
     }
     text = manifest(job=JOB, counts=counts, outputs=outputs, wall_seconds=time.time() - started_at, **description)
-    path = join(out, MANIFEST)
-    with FileSystems.create(path + ".inprogress", compression_type=CompressionTypes.UNCOMPRESSED) as sink:
-        sink.write(text.encode("utf-8"))
-    FileSystems.rename([path + ".inprogress"], [path])
+    write_text(join(out, MANIFEST), text)
 
 
 def dump_date(path: str) -> str | None:

@@ -11,9 +11,15 @@ import sys
 import relxdata
 from relxdata.errors import RelxdataError
 
-JOBS = {"sentences": "pipelines.sentences"}
+JOBS = {"sentences": "pipelines.sentences", "pairs": "pipelines.pairs"}
 # Beam re-raises a worker's exception as text inside its own; find a user error in it.
 _WRAPPED_USER_ERROR = re.compile(r"(?:DumpError|RelxdataError): (.+)")
+# ...and appends the step it was running.
+_BEAM_STEP = re.compile(r"( \[while running '[^']*'\])+$")
+
+
+def _user_message(text: str) -> str:
+    return _BEAM_STEP.sub("", text.strip())
 
 
 def _run_job(argv: list[str]) -> None:
@@ -65,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--langs", help="comma-separated non-pivot languages (default: all in the corpus)")
     pairs.add_argument("--allow-fewer", action="store_true",
                        help="build as many balanced pairs as the corpus allows instead of stopping")
-    pairs.add_argument("--pairs-per-shard", type=int, default=1_000_000, help="rows per shard (default 1,000,000)")
-    pairs.add_argument("--memory-limit", default="2GB", help="DuckDB's memory limit (default 2GB)")
+    pairs.add_argument("--pairs-per-shard", type=int, default=250_000, help="rows per shard (default 250,000)")
+    pairs.add_argument("--memory-limit", default="1GB", help="DuckDB's memory limit (default 1GB)")
     pairs.add_argument("--threads", type=int, help="DuckDB threads (default: one per core); the output is the same")
     pairs.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
     demo = commands.add_parser("demo", help="the whole chain on the bundled sample, no downloads")
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             build_parser().print_help()
         return 0
     except RelxdataError as exc:
-        print(f"relxdata: error: {exc}", file=sys.stderr)
+        print(f"relxdata: error: {_user_message(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("relxdata: interrupted; the output has no manifest and is incomplete", file=sys.stderr)
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         wrapped = _WRAPPED_USER_ERROR.search(str(exc))
         if wrapped is None:
             raise
-        print(f"relxdata: error: {wrapped.group(1)}", file=sys.stderr)
+        print(f"relxdata: error: {_user_message(wrapped.group(1))}", file=sys.stderr)
         return 2
 
 

@@ -59,8 +59,8 @@ class PairConfig:
     pivot: str = "en"
     langs: tuple[str, ...] | None = None
     allow_fewer: bool = False
-    pairs_per_shard: int = 1_000_000
-    memory_limit: str = "2GB"
+    pairs_per_shard: int = 250_000
+    memory_limit: str = "1GB"
     threads: int | None = None
 
 
@@ -123,12 +123,18 @@ class Corpus:
         self.db.execute(f"SET memory_limit = '{memory_limit}'")
         self.db.execute(f"SET temp_directory = '{os.path.join(workdir, 'spill')}'")
         self.db.execute(f"SET threads = {threads}")
+        # A row's number is its shard's place in name order and its place in the shard: as stable
+        # as an order by id, without sorting the texts.
         self.db.execute("""
-            CREATE TABLE corpus AS
-            SELECT (row_number() OVER (ORDER BY id)) - 1 AS rid, id, lang, sentence, entity1, entity2,
-                   entity1_indices::INTEGER[] AS entity1_indices, entity2_indices::INTEGER[] AS entity2_indices,
-                   relation, category
-            FROM read_parquet(?)""", [files])
+            CREATE TABLE corpus (rid BIGINT, id VARCHAR, lang VARCHAR, sentence VARCHAR, entity1 VARCHAR,
+                                 entity2 VARCHAR, entity1_indices INTEGER[], entity2_indices INTEGER[],
+                                 relation VARCHAR, category VARCHAR)""")
+        for number, path in enumerate(files):
+            self.db.execute("""
+                INSERT INTO corpus
+                SELECT (?::BIGINT << 32) + file_row_number, id, lang, sentence, entity1, entity2, entity1_indices,
+                       entity2_indices, relation, category
+                FROM read_parquet(?, file_row_number = true)""", [number, path])
         duplicated = self.db.execute("SELECT count(*) - count(DISTINCT id) FROM corpus").fetchone()[0]
         if duplicated:
             raise RelxdataError(f"the corpus has {duplicated} rows whose id another row has too; ids must be unique")
@@ -259,19 +265,32 @@ class Candidates:
 
     def sample_negative(self, rng: np.random.Generator, size: int, supply: int):
         """Rejection sampling in the space of pairs that share an entity; the valid share is known."""
-        space = int(self.negative.sizes.sum())
-        draw = min(space, math.ceil(size * space / max(supply, 1) * 1.1) + 64)
-        while True:
-            indices = sample_distinct(rng, space, draw)
+        def members(indices):
             i, j, _ = self.negative.pairs(indices)
-            mention_a, mention_b = self.negative.rid_a[i], self.negative.rid_b[j]
-            rid_a, entity, other_a, category_a = (column[mention_a] for column in self.mentions_a)
-            rid_b, _, other_b, category_b = (column[mention_b] for column in self.mentions_b)
-            valid = np.flatnonzero((other_a != other_b) & (category_a != category_b))
-            if len(valid) >= size or draw == space:
-                keep = valid[:size]
-                return rid_a[keep], rid_b[keep], entity[keep]
-            draw = min(space, draw * 2)
+            return self.negative.rid_a[i], self.negative.rid_b[j]
+
+        def valid(indices):
+            mention_a, mention_b = members(indices)
+            return ((self.mentions_a[2][mention_a] != self.mentions_b[2][mention_b])
+                    & (self.mentions_a[3][mention_a] != self.mentions_b[3][mention_b]))
+
+        indices = draw_valid(rng, int(self.negative.sizes.sum()), size, supply, valid)
+        mention_a, mention_b = members(indices)
+        return self.mentions_a[0][mention_a], self.mentions_b[0][mention_b], self.mentions_a[1][mention_a]
+
+
+def draw_valid(rng: np.random.Generator, population: int, size: int, valid_count: int, is_valid) -> np.ndarray:
+    """`size` distinct indices below `population` for which `is_valid` holds, in random order.
+
+    `valid_count` (how many valid indices exist, at least `size`) sets how many to draw at once.
+    """
+    draw = min(population, math.ceil(size * population / max(valid_count, 1) * 1.1) + 64)
+    while True:
+        indices = sample_distinct(rng, population, draw)
+        kept = indices[is_valid(indices)]
+        if len(kept) >= size or draw == population:
+            return kept[:size]
+        draw = min(population, draw * 2)
 
 
 def sample_distinct(rng: np.random.Generator, population: int, size: int) -> np.ndarray:

@@ -34,10 +34,7 @@ def rows_by_id(corpus: Path) -> dict:
     return {row["id"]: row for row in pq.read_table(corpus).to_pylist()}
 
 
-def test_every_pair_obeys_the_rules(corpus, built):
-    source = rows_by_id(corpus)
-    pairs = pq.read_table(built).to_pylist()
-    assert len(pairs) == 2400
+def assert_obeys_the_rules(pairs: list[dict], source: dict) -> None:
     for pair in pairs:
         a, b = source[pair["id_a"]], source[pair["id_b"]]
         assert pair["lang_a"] == a["lang"] == "en" and pair["lang_b"] == b["lang"] != "en"
@@ -53,24 +50,23 @@ def test_every_pair_obeys_the_rules(corpus, built):
             assert pair["label"] == 0
             assert shared == {pair["shared_entity"]}
             assert a["category"] != b["category"]
-
-
-def test_classes_and_languages_are_balanced_and_no_pair_repeats(built):
-    pairs = pq.read_table(built).to_pylist()
     assert Counter((p["label"], p["lang_b"]) for p in pairs) == {
-        (label, lang): 300 for label, lang in product((0, 1), ("de", "es", "fr", "tr"))}
+        (label, lang): len(pairs) // 8 for label, lang in product((0, 1), ("de", "es", "fr", "tr"))}
     assert len({(p["id_a"], p["id_b"]) for p in pairs}) == len(pairs)
     assert len({p["pair_id"] for p in pairs}) == len(pairs)
-    # Classes and languages are mixed across shards, not one after the other.
+    flags = [p[f] for p in pairs for f in ("blank_e1_a", "blank_e2_a", "blank_e1_b", "blank_e2_b")]
+    assert abs(sum(flags) / len(flags) - 0.7) < 0.02
+
+
+def test_every_pair_obeys_the_rules(corpus, built):
+    pairs = pq.read_table(built).to_pylist()
+    assert len(pairs) == 2400
+    assert_obeys_the_rules(pairs, rows_by_id(corpus))
+
+
+def test_classes_and_languages_are_mixed_in_every_shard(built):
     first = pq.read_table(sorted(built.glob("part-*.parquet"))[0]).to_pylist()
     assert {p["label"] for p in first} == {0, 1} and len({p["lang_b"] for p in first}) == 4
-
-
-def test_blank_rate(built):
-    table = pq.read_table(built)
-    flags = [flag for column in ("blank_e1_a", "blank_e2_a", "blank_e1_b", "blank_e2_b")
-             for flag in table[column].to_pylist()]
-    assert abs(sum(flags) / len(flags) - 0.7) < 0.02
 
 
 def test_manifest(built, corpus):
@@ -198,3 +194,36 @@ def test_sample_distinct():
         assert len(drawn) == size == len(set(drawn.tolist())) and drawn.min() >= 0 and drawn.max() < population
     with pytest.raises(ValueError):
         sample_distinct(np.random.default_rng(1), 5, 6)
+
+
+@pytest.mark.slow
+def test_the_beam_pipeline_obeys_the_same_rules_whatever_the_workers(corpus, tmp_path):
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"beam{workers}"
+        assert main(["run", "pairs", "--corpus", str(corpus), "--out", str(out), "--num-pairs", "2400",
+                     "--pairs-per-shard", "1000", f"--direct_num_workers={workers}"]) == 0
+        outputs.append(out)
+    names = sorted(p.name for p in outputs[0].glob("part-*.parquet"))
+    assert names == ["part-00000-of-00003.parquet", "part-00001-of-00003.parquet", "part-00002-of-00003.parquet"]
+    for name in names:
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes()
+    pairs = pq.read_table(outputs[0]).to_pylist()
+    assert len(pairs) == 2400
+    assert_obeys_the_rules(pairs, rows_by_id(corpus))
+    document = json.loads((outputs[0] / "_manifest.json").read_text())
+    assert document["counts"]["pairs"] == 2400 and document["counts"]["pairs_by_class"]["positive"]["tr"] == 300
+    local = tmp_path / "local"
+    build_pairs(str(corpus), str(local), PairConfig(num_pairs=2400), show_progress=False)
+    assert document["supply"] == json.loads((local / "_manifest.json").read_text())["supply"]
+
+
+@pytest.mark.slow
+def test_the_beam_pipeline_stops_when_the_corpus_is_too_small(tmp_path, capsys):
+    corpus = write_rows(tmp_path / "corpus", HEXAPLA)
+    assert main(["run", "pairs", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--num-pairs", "4",
+                 "--langs", "de", "--direct_num_workers=1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "relxdata: error: the corpus cannot supply 2 pairs per class and language (de: 1 positive, 1 negative); "
+        "at most 2 pairs keep the classes and languages balanced: lower --num-pairs or pass --allow-fewer")
+    assert not (tmp_path / "out" / "_manifest.json").exists()
