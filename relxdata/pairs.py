@@ -120,6 +120,13 @@ class Corpus:
 
     def __init__(self, files: list[str], workdir: str, memory_limit: str, threads: int):
         self.db = duckdb.connect(os.path.join(workdir, "corpus.duckdb"))
+        try:
+            self._load(files, workdir, memory_limit, threads)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _load(self, files: list[str], workdir: str, memory_limit: str, threads: int) -> None:
         self.db.execute(f"SET memory_limit = '{memory_limit}'")
         self.db.execute(f"SET temp_directory = '{os.path.join(workdir, 'spill')}'")
         self.db.execute(f"SET threads = {threads}")
@@ -407,6 +414,7 @@ def build_pairs(corpus_dir: str, out: str, config: PairConfig, show_progress: bo
     rows = check_corpus(files)
     os.makedirs(out, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix=".build-pairs-", dir=out)
+    corpus = None
     try:
         corpus = Corpus(files, workdir, config.memory_limit, config.threads or os.cpu_count() or 1)
         langs = choose_languages(config, corpus)
@@ -418,8 +426,9 @@ def build_pairs(corpus_dir: str, out: str, config: PairConfig, show_progress: bo
         total = sum(len(sample.rid_a) for sample in samples)
         with tqdm(total=total, unit="pair", desc="pairs", disable=not show_progress) as progress:
             shards = write_pair_shards(config, corpus, samples, out, progress)
-        corpus.db.close()
     finally:
+        if corpus is not None:
+            corpus.db.close()
         shutil.rmtree(workdir, ignore_errors=True)
     counts = {"corpus_rows": rows, "pairs": total}
     for sample in samples:

@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,20 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def wikipedia(shared_data) -> Path:
     return shared_data / "wikipedia"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.relxdata_exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the process once pytest has reported, with its exit status.
+
+    Beam's in-process runner leaves daemon gRPC threads behind; finalising the interpreter around
+    them makes DuckDB's nanobind bindings print false reference-leak reports after the summary.
+    """
+    if hasattr(config, "relxdata_exit_status"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.relxdata_exit_status)

@@ -6,7 +6,8 @@ import pytest
 from relxdata.cli import main
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "sentences", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "sentences", "--help"],
+                                  ["run", "pairs", "--help"], ["build-pairs", "--help"], ["demo", "--help"]])
 def test_every_command_has_help(argv):
     result = subprocess.run([sys.executable, "-m", "relxdata.cli", *argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -15,7 +16,7 @@ def test_every_command_has_help(argv):
 
 def test_unknown_job(capsys):
     assert main(["run", "everything"]) == 2
-    assert capsys.readouterr().err.strip() == "relxdata: error: unknown job 'everything'; jobs: sentences"
+    assert capsys.readouterr().err.strip() == "relxdata: error: unknown job 'everything'; jobs: sentences, pairs"
 
 
 @pytest.mark.slow

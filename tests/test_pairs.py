@@ -227,3 +227,13 @@ def test_the_beam_pipeline_stops_when_the_corpus_is_too_small(tmp_path, capsys):
         "relxdata: error: the corpus cannot supply 2 pairs per class and language (de: 1 positive, 1 negative); "
         "at most 2 pairs keep the classes and languages balanced: lower --num-pairs or pass --allow-fewer")
     assert not (tmp_path / "out" / "_manifest.json").exists()
+
+
+def test_duplicate_ids_are_refused(tmp_path, capsys):
+    corpus = write_rows(tmp_path / "corpus", HEXAPLA)
+    shard = corpus / "part-00000-of-00001.parquet"
+    table = pq.read_table(shard)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), shard)
+    assert main(["build-pairs", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--num-pairs", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "relxdata: error: the corpus has 1 rows whose id another row has too; ids must be unique")
