@@ -81,46 +81,29 @@ def group_seed(seed: int, label: int, lang: str, key) -> int:
 
 # --- 1. groups and their counts -------------------------------------------------------------------
 
-class PositiveGroups(beam.DoFn):
-    """(entity1, entity2, category) -> rows; for each language, the pivot rows and its own."""
+class PairGroups(beam.DoFn):
+    """key -> (lang, row id, ...) members; for each language, its members and the pivot's, with the
+    number of valid pairs between them.
 
-    def __init__(self, pivot: str, langs: tuple[str, ...]):
-        self.pivot, self.langs = pivot, langs
+    Positives are keyed by (entity1, entity2, category) and every pair is valid; negatives are keyed
+    by one entity, their members carry (row id, other entity, category), and a pair is valid when both
+    differ.
+    """
+
+    def __init__(self, label: int, pivot: str, langs: tuple[str, ...]):
+        self.label, self.pivot, self.langs = label, pivot, langs
 
     def process(self, element):
-        key, rows = element
-        by_lang: dict[str, list[str]] = {}
-        for row in rows:
-            by_lang.setdefault(row["lang"], []).append(row["id"])
+        key, members = element
+        by_lang: dict[str, list[tuple]] = {}
+        for member in members:
+            by_lang.setdefault(member[0], []).append(member[1:])
         pivot = sorted(by_lang.get(self.pivot, []))
-        if not pivot:
-            return
-        for lang in self.langs:
+        for lang in self.langs if pivot else ():
             other = sorted(by_lang.get(lang, []))
             if other:
-                group = (POSITIVE, lang, key)
-                yield group, {"a": pivot, "b": other, "valid": len(pivot) * len(other)}
-
-
-class NegativeGroups(beam.DoFn):
-    """entity -> its mentions; for each language the pairs that share only it and differ in category."""
-
-    def __init__(self, pivot: str, langs: tuple[str, ...]):
-        self.pivot, self.langs = pivot, langs
-
-    def process(self, element):
-        entity, mentions = element
-        by_lang: dict[str, list[tuple]] = {}
-        for mention in mentions:
-            by_lang.setdefault(mention[0], []).append(mention[1:])
-        pivot = sorted(by_lang.get(self.pivot, []))
-        if not pivot:
-            return
-        for lang in self.langs:
-            other = sorted(by_lang.get(lang, []))
-            if not other:
-                continue
-            yield (NEGATIVE, lang, entity), {"a": pivot, "b": other, "valid": _valid_negatives(pivot, other)}
+                valid = len(pivot) * len(other) if self.label == POSITIVE else _valid_negatives(pivot, other)
+                yield (self.label, lang, key), {"a": pivot, "b": other, "valid": valid}
 
 
 def _valid_negatives(pivot: list[tuple], other: list[tuple]) -> int:
@@ -209,9 +192,8 @@ class DrawPairs(beam.DoFn):
             indices = draw_valid(rng, len(a) * len(b), share, valid, is_valid)
         Metrics.counter(JOB, f"pairs.{CLASS_NAMES[label]}.{lang}").inc(len(indices))
         for i, j in zip(*np.divmod(indices, len(b))):
-            id_a = a[i] if label == POSITIVE else a[i][0]
-            id_b = b[j] if label == POSITIVE else b[j][0]
-            yield {"label": label, "id_a": id_a, "id_b": id_b, "shared_entity": None if label == POSITIVE else key}
+            yield {"label": label, "id_a": a[i][0], "id_b": b[j][0],
+                   "shared_entity": None if label == POSITIVE else key}
 
 
 # --- texts, shards, manifest -----------------------------------------------------------------------------
@@ -265,13 +247,14 @@ def run(argv: list[str] | None = None) -> None:
         rows = pipeline | "Read" >> ReadFromParquet(join(args.corpus, "part-*.parquet"), columns=ROW_COLUMNS)
         wanted = rows | "InLanguages" >> beam.Filter(lambda row: row["lang"] in (pivot, *langs))
         positive = (wanted
-                    | "ByEntityPair" >> beam.Map(lambda r: ((r["entity1"], r["entity2"], r["category"]), r))
+                    | "ByEntityPair" >> beam.Map(
+                        lambda r: ((r["entity1"], r["entity2"], r["category"]), (r["lang"], r["id"])))
                     | "GroupEntityPairs" >> beam.GroupByKey()
-                    | "PositiveGroups" >> beam.ParDo(PositiveGroups(pivot, langs)))
+                    | "PositiveGroups" >> beam.ParDo(PairGroups(POSITIVE, pivot, langs)))
         negative = (wanted
                     | "Mentions" >> beam.FlatMap(mentions)
                     | "GroupMentions" >> beam.GroupByKey()
-                    | "NegativeGroups" >> beam.ParDo(NegativeGroups(pivot, langs)))
+                    | "NegativeGroups" >> beam.ParDo(PairGroups(NEGATIVE, pivot, langs)))
         groups = (positive, negative) | "AllGroups" >> beam.Flatten()
         counts = groups | "ValidCounts" >> beam.Map(lambda g: (g[0], g[1]["valid"]))
         supply = (counts
