@@ -11,7 +11,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["relxdata", "relxdata.*", "pipelines", "pipelines.*", "model", "model.*"]),
-    package_data={"relxdata": ["data/*.json", "data/demo/*.xml"]},
+    package_data={"relxdata": ["data/*.json", "data/*.jsonl", "data/demo/*.xml", "data/demo/*.json"]},
     install_requires=[
         "apache-beam>=2.60",
         "mwparserfromhell>=0.6.6",
@@ -22,11 +22,14 @@ setup(
         "tqdm>=4.60",
         "duckdb>=2.0,<3",
         "numpy>=1.24",
+        "SPARQLWrapper>=2.0",
+        "orjson>=3.9",
+        "rapidgzip>=0.14",
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60"],
-        "test": ["pytest>=7"],
-        "bench": ["wikiextractor==3.1.0"],
+        "test": ["pytest>=7", "oxigraph>=0.4"],
+        "bench": ["wikiextractor==3.1.0", "wikimapper==0.2.0"],
     },
     entry_points={"console_scripts": ["relxdata=relxdata.cli:main"]},
 )

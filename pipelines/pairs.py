@@ -32,9 +32,9 @@ from apache_beam.io.parquetio import ReadFromParquet
 from apache_beam.metrics import Metrics
 
 from pipelines.launch import join, pipeline_options, prepare_output, write_rows, write_text
-from relxdata.corpora import MANIFEST, manifest, shard_name
+from relxdata.corpora import MANIFEST, check_corpus, manifest, shard_name
 from relxdata.errors import RelxdataError
-from relxdata.pairs import CLASS_NAMES, NEGATIVE, PAIRS, POSITIVE, check_corpus, draw_valid, sample_distinct
+from relxdata.pairs import CLASS_NAMES, NEGATIVE, PAIRS, POSITIVE, draw_valid, sample_distinct
 
 JOB = "pairs"
 ROW_COLUMNS = ["id", "lang", "sentence", "entity1", "entity2", "entity1_indices", "entity2_indices", "relation",

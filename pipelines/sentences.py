@@ -14,6 +14,7 @@ import gc
 import os
 import re
 import time
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -32,11 +33,8 @@ SIDE_OUTPUTS = (("", SENTENCES, "sentences"), ("redirects", REDIRECTS, "redirect
                 ("quarantine", QUARANTINE, "quarantine"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="relxdata run sentences",
-        description="Turn a Wikipedia XML dump into sentences with their links (Parquet shards + manifest). "
-                    "Options not listed here go to Beam, e.g. --runner DataflowRunner --project P --region R.")
+def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every job that reads a Wikipedia dump into sentences."""
     parser.add_argument("--lang", required=True, help="wiki language code, e.g. en, de, ja")
     parser.add_argument("--dump", required=True,
                         help="*-pages-articles-multistream.xml.bz2 (with --index), *.xml.bz2, *.xml.gz or *.xml")
@@ -54,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds one page may take before it is quarantined (default 60)")
     parser.add_argument("--max-page-bytes", type=int, default=4 << 20,
                         help="larger wikitext is quarantined (default 4 MiB)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relxdata run sentences",
+        description="Turn a Wikipedia XML dump into sentences with their links (Parquet shards + manifest). "
+                    "Options not listed here go to Beam, e.g. --runner DataflowRunner --project P --region R.")
+    add_dump_arguments(parser)
     return parser
 
 
@@ -125,10 +131,19 @@ def dump_date(path: str) -> str | None:
     return match.group(1) if match else None
 
 
-def run(argv: list[str] | None = None) -> None:
-    started_at = time.time()
-    args, pipeline_args = build_parser().parse_known_args(argv)
-    for path in filter(None, (args.dump, args.index)):
+@dataclass(frozen=True)
+class DumpJob:
+    """A checked dump job: its plan, extraction settings, and how the manifest describes it."""
+
+    plan: DumpPlan
+    config: ExtractionConfig
+    options: beam.options.pipeline_options.PipelineOptions
+    description: dict
+
+
+def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs: list[str]) -> DumpJob:
+    """Check the dump options, plan the work units, and describe the run; `inputs` are fingerprinted."""
+    for path in filter(None, (args.dump, args.index, *inputs)):
         if not FileSystems.exists(path):
             raise RelxdataError(f"no such file: {path}")
     if args.limit is not None and args.limit < 1:
@@ -149,7 +164,7 @@ def run(argv: list[str] | None = None) -> None:
     description = {
         "config": {**vars(args), "namespaces": list(namespaces), "beam_options": pipeline_args,
                    "runner": str(options.view_as(beam.options.pipeline_options.StandardOptions).runner)},
-        "inputs": [file_fingerprint(path, open_input) for path in filter(None, (args.dump, args.index))],
+        "inputs": [file_fingerprint(path, open_input) for path in filter(None, (args.dump, args.index, *inputs))],
         "extra": {
             "dump": {"date": dump_date(args.dump), "dbname": plan.siteinfo.dbname,
                      "generator": plan.siteinfo.generator, "schema_version": plan.siteinfo.schema_version,
@@ -158,12 +173,20 @@ def run(argv: list[str] | None = None) -> None:
             "sentence_splitter": vars(splitter),
         },
     }
+    return DumpJob(plan, config, options, description)
+
+
+def run(argv: list[str] | None = None) -> None:
+    started_at = time.time()
+    args, pipeline_args = build_parser().parse_known_args(argv)
+    job = prepare_dump_job(args, pipeline_args, inputs=[])
+    plan = job.plan
     prepare_output(args.out, args.overwrite)
     shards = len(plan.units)
-    progress = ShardProgress(args.out, {unit.index: unit.pages for unit in plan.units}, is_local_run(options))
-    with progress, beam.Pipeline(options=options) as pipeline:
+    progress = ShardProgress(args.out, {unit.index: unit.pages for unit in plan.units}, is_local_run(job.options))
+    with progress, beam.Pipeline(options=job.options) as pipeline:
         _ = (pipeline
              | "WorkUnits" >> beam.Create(plan.units)
-             | "ExtractSentences" >> ExtractSentences(plan, config, args.out)
+             | "ExtractSentences" >> ExtractSentences(plan, job.config, args.out)
              | "SumCounts" >> beam.CombineGlobally(sum_counts)
-             | "WriteManifest" >> beam.Map(write_manifest, args.out, description, started_at, shards))
+             | "WriteManifest" >> beam.Map(write_manifest, args.out, job.description, started_at, shards))

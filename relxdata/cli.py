@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 
 import relxdata
 from relxdata.errors import RelxdataError
 
-JOBS = {"sentences": "pipelines.sentences", "pairs": "pipelines.pairs"}
+JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "pairs": "pipelines.pairs"}
 # Beam re-raises a worker's exception as text inside its own; find a user error in it.
 _WRAPPED_USER_ERROR = re.compile(r"(?:DumpError|RelxdataError): (.+)")
 # ...and appends the step it was running.
@@ -75,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--memory-limit", default="1GB", help="DuckDB's memory limit (default 1GB)")
     pairs.add_argument("--threads", type=int, help="DuckDB threads (default: one per core); the output is the same")
     pairs.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
+    relations = commands.add_parser("relations", help="print the relation inventory as JSON lines",
+                                    description="Print the relation inventory, one JSON object a line: "
+                                                '{"category": .., "relation": .., "relation_name": ..}.')
+    relations.add_argument("--relations", help="an inventory file of the same lines (default: the shipped one, "
+                                               "RELX-Distant's 24 categories)")
+    export = commands.add_parser("export", help="write a corpus in a released layout",
+                                 description="relx-json: the released RELX-Distant layout, a JSON array of objects "
+                                             "with the keys sentence, entity1, entity2, entity1_indices, "
+                                             "entity2_indices, relation, relation_name, category.")
+    export.add_argument("format", choices=["relx-json"], help="the layout to write")
+    export.add_argument("--corpus", required=True, help="a relx-distant corpus directory (part-*.parquet)")
+    export.add_argument("--out", required=True, help="the file to write")
     demo = commands.add_parser("demo", help="the whole chain on the bundled sample, no downloads")
     demo.add_argument("--out", default="relxdata-demo", help="where to write (default ./relxdata-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace an earlier demo output")
@@ -93,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "build-pairs":
             _build_pairs(args)
+        elif args.command == "relations":
+            from relxdata.relations import load_relations
+            for line in load_relations(args.relations).lines():
+                print(line)
+        elif args.command == "export":
+            from relxdata.export import export_relx_json
+            rows = export_relx_json(args.corpus, args.out)
+            print(f"{rows:,} rows in {args.out}", file=sys.stderr)
         elif args.command == "demo":
             from relxdata.demo import run_demo
             run_demo(args.out, args.overwrite)
@@ -102,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     except RelxdataError as exc:
         print(f"relxdata: error: {_user_message(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output (`| head`) has gone; Python would complain when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("relxdata: interrupted; the output has no manifest and is incomplete", file=sys.stderr)
         return 130

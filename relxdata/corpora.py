@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import relxdata
+from relxdata.errors import RelxdataError
 
 MANIFEST = "_manifest.json"
 COMPRESSION = "zstd"
@@ -29,10 +30,35 @@ QUARANTINE = pa.schema([
     ("lang", pa.string()), ("page_id", pa.int64()), ("ns", pa.int32()), ("title", pa.string()),
     ("reason", pa.string()), ("detail", pa.string()), ("wikitext", pa.string()),
 ])
+LINK_RESOLUTIONS = pa.schema([
+    ("lang", pa.string()), ("title", pa.string()), ("qid", pa.string()), ("reason", pa.string()),
+    ("hops", pa.int32()),
+])
+RELX_DISTANT = pa.schema([
+    ("id", pa.string()), ("lang", pa.string()), ("sentence", pa.string()), ("entity1", pa.string()),
+    ("entity2", pa.string()), ("entity1_indices", pa.list_(pa.int32())), ("entity2_indices", pa.list_(pa.int32())),
+    ("relation", pa.string()), ("relation_name", pa.string()), ("category", pa.string()),
+    ("page_id", pa.int64()), ("page_title", pa.string()), ("entity1_text", pa.string()),
+    ("entity2_text", pa.string()),
+])
+
+# The relx-distant columns that later stages read, with the Arrow types that the contract allows.
+REQUIRED_COLUMNS = {
+    "id": pa.types.is_string, "lang": pa.types.is_string, "sentence": pa.types.is_string,
+    "entity1": pa.types.is_string, "entity2": pa.types.is_string, "category": pa.types.is_string,
+    "relation": pa.types.is_string,
+    "entity1_indices": lambda t: pa.types.is_list(t) and pa.types.is_integer(t.value_type),
+    "entity2_indices": lambda t: pa.types.is_list(t) and pa.types.is_integer(t.value_type),
+}
 
 
 def shard_name(index: int, count: int) -> str:
     return f"part-{index:05d}-of-{count:05d}.parquet"
+
+
+def row_id(lang: str, page_id: int, sent_index: int, entity1: str, entity2: str, relation: str) -> str:
+    key = f"{lang}\t{page_id}\t{sent_index}\t{entity1}\t{entity2}\t{relation}"
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
 
 
 def write_shard(rows: list[dict], schema: pa.Schema, sink: BinaryIO) -> None:
@@ -80,3 +106,34 @@ def manifest(*, job: str, config: dict, inputs: list[dict], counts: dict, output
         "wall_seconds": round(wall_seconds, 3),
     }
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def corpus_files(directory: str) -> list[str]:
+    if not os.path.isdir(directory):
+        raise RelxdataError(f"no such corpus directory: {directory}")
+    files = sorted(os.path.join(directory, name) for name in os.listdir(directory)
+                   if name.startswith("part-") and name.endswith(".parquet"))
+    if not files:
+        raise RelxdataError(f"{directory} holds no part-*.parquet shards")
+    return files
+
+
+def check_corpus(files: list[str], columns: dict = REQUIRED_COLUMNS) -> int:
+    """Check every shard against the relx-distant contract; the number of rows."""
+    rows = 0
+    for path in files:
+        try:
+            metadata = pq.read_metadata(path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise RelxdataError(f"{path}: not a readable Parquet file ({exc})") from None
+        schema = metadata.schema.to_arrow_schema()
+        for column, type_ok in columns.items():
+            if column not in schema.names:
+                raise RelxdataError(f"{path}: the relx-distant column {column!r} is missing")
+            if not type_ok(schema.field(column).type):
+                raise RelxdataError(f"{path}: column {column!r} has type {schema.field(column).type}, which the "
+                                    "relx-distant contract does not allow")
+        rows += metadata.num_rows
+    if rows == 0:
+        raise RelxdataError("the corpus has no rows")
+    return rows

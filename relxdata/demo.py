@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 
-from relxdata.corpora import read_rows
+from relxdata.corpora import MANIFEST, read_rows
 from relxdata.dumps import write_multistream
 from relxdata.errors import RelxdataError
 
@@ -17,34 +18,43 @@ def sample_dump(lang: str) -> str:
     return str(resources.files("relxdata").joinpath(f"data/demo/{lang}wiki-demo.xml"))
 
 
+def sample_knowledge_base() -> str:
+    """Path of the bundled Wikidata sample (dump layout): the demo articles' entities and their facts."""
+    return str(resources.files("relxdata").joinpath("data/demo/wikidata-demo.json"))
+
+
 def _marked(row: dict) -> str:
-    """The sentence with each link shown as [anchor -> target]."""
-    text, pieces, last = row["text"], [], 0
-    for link in row["links"]:
-        pieces += [text[last:link["start"]], f"[{link['anchor']} -> {link['target']}]"]
-        last = link["end"]
+    """The sentence with its two entities marked as [[anchor]]."""
+    spans = sorted([(*row["entity1_indices"], 1), (*row["entity2_indices"], 2)])
+    text, pieces, last = row["sentence"], [], 0
+    for start, end, number in spans:
+        pieces += [text[last:start], f"[E{number} {text[start:end]}]"]
+        last = end
     return "".join(pieces + [text[last:]])
 
 
 def run_demo(out: str, overwrite: bool = False) -> None:
-    from pipelines import sentences
+    from pipelines import relx_distant
 
-    if os.path.exists(os.path.join(out, "sentences")) and not overwrite:
+    if os.path.exists(os.path.join(out, "relx-distant")) and not overwrite:
         raise RelxdataError(f"{out} already holds a demo output; pass --overwrite to replace it")
     dumps = os.path.join(out, "dumps")
     os.makedirs(dumps, exist_ok=True)
+    knowledge_base = sample_knowledge_base()
     for lang in DEMO_LANGUAGES:
         dump = os.path.join(dumps, f"{lang}wiki-demo-pages-articles-multistream.xml.bz2")
         index = os.path.join(dumps, f"{lang}wiki-demo-pages-articles-multistream-index.txt.bz2")
         write_multistream(sample_dump(lang), dump, index, pages_per_stream=2)
-        target = os.path.join(out, "sentences", lang)
-        print(f"== {lang}: relxdata run sentences --lang {lang} --dump {dump} --index {index} --out {target}")
-        sentences.run(["--lang", lang, "--dump", dump, "--index", index, "--out", target,
-                       "--pages-per-shard", "2", "--overwrite", "--direct_num_workers", "2"])
+        target = os.path.join(out, "relx-distant", lang)
+        print(f"== {lang}: relxdata run relx-distant --lang {lang} --dump {dump} --index {index} "
+              f"--wikidata {knowledge_base} --out {target}")
+        relx_distant.run(["--lang", lang, "--dump", dump, "--index", index, "--wikidata", knowledge_base,
+                          "--out", target, "--pages-per-shard", "2", "--overwrite", "--direct_num_workers", "2"])
+        counts = json.loads(open(os.path.join(target, MANIFEST), encoding="utf-8").read())["counts"]
         rows = read_rows(target)
-        linked = [row for row in rows if len(row["links"]) >= 2]
-        print(f"   {len(rows)} sentences, {sum(len(r['links']) for r in rows)} links, "
-              f"{len(linked)} sentences with two or more links; for example:")
-        for row in linked[:2]:
-            print(f"   {row['page_title']} #{row['sent_index']}: {_marked(row)}")
-    print(f"\nShards and manifests are in {os.path.abspath(os.path.join(out, 'sentences'))}/<lang>/")
+        unresolved = counts.get("links", {}).get("unresolved", {})
+        print(f"   {counts['sentences']} sentences, {counts['links']['resolved']} links resolved to Wikidata items "
+              f"({sum(unresolved.values())} not: {unresolved}), {len(rows)} rows; for example:")
+        for row in rows[:3]:
+            print(f"   {row['entity1']} {row['relation']} ({row['relation_name']}) {row['entity2']}: {_marked(row)}")
+    print(f"\nShards and manifests are in {os.path.abspath(os.path.join(out, 'relx-distant'))}/<lang>/")

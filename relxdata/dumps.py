@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bz2
 import enum
-import gzip
 import html
 import io
 import re

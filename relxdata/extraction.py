@@ -28,6 +28,8 @@ class UnitOutput:
     """Everything one work unit produces, in dump order."""
 
     sentences: list[dict] = field(default_factory=list)
+    # (page_id, title) of every page of the kept namespaces, with or without sentences: link targets.
+    articles: list[tuple[int, str]] = field(default_factory=list)
     redirects: list[dict] = field(default_factory=list)
     quarantine: list[dict] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -63,6 +65,7 @@ class PageExtractor:
         if page.ns not in self.config.namespaces:
             counts["pages.skipped.namespace"] += 1
             return
+        output.articles.append((page.page_id, page.title))
         size = len(page.text.encode("utf-8"))
         if size > self.config.max_page_bytes:
             self._quarantine(page, "too_large", f"{size} bytes of wikitext", output)

@@ -28,19 +28,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from relxdata.corpora import COMPRESSION, MANIFEST, file_fingerprint, manifest, shard_name
+from relxdata.corpora import COMPRESSION, MANIFEST, check_corpus, corpus_files, file_fingerprint, manifest, shard_name
 from relxdata.errors import RelxdataError
 
 POSITIVE, NEGATIVE = 1, 0
 CLASS_NAMES = {POSITIVE: "positive", NEGATIVE: "negative"}
-# The relx-distant columns that pairs are made of, with the Arrow types that the contract allows.
-REQUIRED_COLUMNS = {
-    "id": pa.types.is_string, "lang": pa.types.is_string, "sentence": pa.types.is_string,
-    "entity1": pa.types.is_string, "entity2": pa.types.is_string, "category": pa.types.is_string,
-    "relation": pa.types.is_string,
-    "entity1_indices": lambda t: pa.types.is_list(t) and pa.types.is_integer(t.value_type),
-    "entity2_indices": lambda t: pa.types.is_list(t) and pa.types.is_integer(t.value_type),
-}
 SPAN = pa.list_(pa.int32())
 PAIRS = pa.schema([
     ("pair_id", pa.string()), ("label", pa.int8()), ("lang_a", pa.string()), ("lang_b", pa.string()),
@@ -83,37 +75,6 @@ class Plan:
 
 
 # --- the corpus ---------------------------------------------------------------------------------
-
-def corpus_files(directory: str) -> list[str]:
-    if not os.path.isdir(directory):
-        raise RelxdataError(f"no such corpus directory: {directory}")
-    files = sorted(os.path.join(directory, name) for name in os.listdir(directory)
-                   if name.startswith("part-") and name.endswith(".parquet"))
-    if not files:
-        raise RelxdataError(f"{directory} holds no part-*.parquet shards")
-    return files
-
-
-def check_corpus(files: list[str]) -> int:
-    """Check every shard against the relx-distant contract; the number of rows."""
-    rows = 0
-    for path in files:
-        try:
-            metadata = pq.read_metadata(path)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise RelxdataError(f"{path}: not a readable Parquet file ({exc})") from None
-        schema = metadata.schema.to_arrow_schema()
-        for column, type_ok in REQUIRED_COLUMNS.items():
-            if column not in schema.names:
-                raise RelxdataError(f"{path}: the relx-distant column {column!r} is missing")
-            if not type_ok(schema.field(column).type):
-                raise RelxdataError(f"{path}: column {column!r} has type {schema.field(column).type}, which the "
-                                    "relx-distant contract does not allow")
-        rows += metadata.num_rows
-    if rows == 0:
-        raise RelxdataError("the corpus has no rows")
-    return rows
-
 
 class Corpus:
     """The corpus in a DuckDB database on disk, with integer codes for what sampling needs."""

@@ -7,31 +7,18 @@ length (about 25 words). The text is random words, so only the structure is real
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from relxdata.corpora import COMPRESSION, shard_name
+from relxdata.corpora import COMPRESSION, RELX_DISTANT, row_id, shard_name
 
 RELX_DISTANT_SHARES = {"en": 815_689, "fr": 652_842, "de": 652_062, "es": 397_875, "tr": 57_114}
 CATEGORIES = ["P127", "P140", "P171", "P172", "P175", "P19", "P22", "P25", "P26", "P27", "P2936", "P30", "P31",
               "P3373", "P361", "P451", "P463", "P495", "P50", "P674", "P749", "P17_P131_P150_P706", "P36_P1376",
               "P178_P176"]
-RELX_DISTANT = pa.schema([
-    ("id", pa.string()), ("lang", pa.string()), ("sentence", pa.string()), ("entity1", pa.string()),
-    ("entity2", pa.string()), ("entity1_indices", pa.list_(pa.int32())), ("entity2_indices", pa.list_(pa.int32())),
-    ("relation", pa.string()), ("relation_name", pa.string()), ("category", pa.string()),
-    ("page_id", pa.int64()), ("page_title", pa.string()), ("entity1_text", pa.string()),
-    ("entity2_text", pa.string()),
-])
-
-
-def row_id(lang: str, page_id: int, sent_index: int, entity1: str, entity2: str, relation: str) -> str:
-    key = f"{lang}\t{page_id}\t{sent_index}\t{entity1}\t{entity2}\t{relation}"
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
 
 
 def write_contract_corpus(out: str, sentences: int, *, seed: int = 0, langs: dict[str, int] | None = None,

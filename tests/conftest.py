@@ -1,5 +1,10 @@
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,3 +44,43 @@ def pytest_unconfigure(config):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(config.relxdata_exit_status)
+
+
+@pytest.fixture(scope="session")
+def sparql_server(tmp_path_factory):
+    """Starts real SPARQL endpoints (the `oxigraph` server) on loopback: `sparql_server(ntriples) -> URL`.
+
+    Each holds the triples of one N-Triples file, read-only; all are stopped when the session ends.
+    """
+    binary = shutil.which("oxigraph") or shutil.which("oxigraph", path=str(Path(sys.executable).parent))
+    if binary is None:
+        pytest.fail("the oxigraph server CLI is missing: pip install -e '.[test]'")
+    servers = []
+
+    def start(ntriples: Path) -> str:
+        store = tmp_path_factory.mktemp("oxigraph")
+        subprocess.run([binary, "load", "--location", str(store), "--file", str(ntriples)], check=True,
+                       capture_output=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = store.parent / f"{store.name}.log"
+        server = subprocess.Popen([binary, "serve-read-only", "--location", str(store), "--bind", f"127.0.0.1:{port}"],
+                                  stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        servers.append(server)
+        endpoint = f"http://127.0.0.1:{port}/query"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}?query=ASK%7B%7D", timeout=1).read()
+                return endpoint
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.fail(f"oxigraph did not start: {log.read_text(errors='replace')[-500:]}")
+                time.sleep(0.05)
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait(10)

@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from relxdata.cli import main
-from relxdata.errors import RelxdataError
 from relxdata.pairs import PairConfig, build_pairs, sample_distinct
-from relxdata.synthetic import RELX_DISTANT, row_id, write_contract_corpus
+from relxdata.corpora import RELX_DISTANT, row_id
+from relxdata.synthetic import write_contract_corpus
 
 LANGS = {"en": 5, "de": 3, "fr": 3, "es": 2, "tr": 1}
 

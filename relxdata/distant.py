@@ -1,0 +1,101 @@
+"""Distant supervision: a sentence whose two linked entities have a knowledge-base fact is a row.
+
+Every ordered pair of distinct entities in a sentence is matched against the facts between them;
+each fact of the relation inventory gives one relx-distant row with the statement's direction
+(entity1 is the subject). Pairs with no such fact may be kept as `no_relation` negatives, chosen
+by a hash of the seed and the pair, so the choice is the same on every runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+from relxdata.corpora import row_id
+from relxdata.kb import Fact
+from relxdata.relations import NO_RELATION, Relation
+
+NO_RELATION_NAME = "no relation"
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """The first link of a sentence that resolves to entity `qid`."""
+
+    qid: str
+    start: int
+    end: int
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceRef:
+    """What a row needs to know about the sentence it comes from."""
+
+    lang: str
+    page_id: int
+    page_title: str
+    sent_index: int
+    text: str
+
+
+def mentions(links: Iterable[dict], qids: Mapping[str, str]) -> list[Mention]:
+    """The entities a sentence mentions, in text order, each at its first resolved link."""
+    found: dict[str, Mention] = {}
+    for link in links:
+        qid = qids.get(link["target"])
+        if qid is not None and qid not in found:
+            found[qid] = Mention(qid, link["start"], link["end"], link["anchor"])
+    return list(found.values())
+
+
+def pair_key(a: str, b: str) -> str:
+    """The key that a pair of entities and the facts between them, in either direction, share."""
+    return f"{a} {b}" if a < b else f"{b} {a}"
+
+
+def entity_pairs(found: list[Mention]) -> Iterator[tuple[Mention, Mention]]:
+    """Every unordered pair of distinct entities, the earlier mention first."""
+    for i, first in enumerate(found):
+        for second in found[i + 1:]:
+            yield first, second
+
+
+def fact_rows(sentence: SentenceRef, first: Mention, second: Mention, facts: Iterable[Fact],
+              relations: Mapping[str, Relation]) -> list[dict]:
+    """One row per fact of the inventory between the two entities, in a stable order."""
+    by_qid = {first.qid: first, second.qid: second}
+    rows = []
+    for fact in sorted(set(facts), key=lambda f: (f.subject, f.property, f.object)):
+        relation = relations.get(fact.property)
+        if relation is None or {fact.subject, fact.object} != set(by_qid):
+            continue
+        rows.append(_row(sentence, by_qid[fact.subject], by_qid[fact.object], relation))
+    return rows
+
+
+def negative_row(sentence: SentenceRef, first: Mention, second: Mention) -> dict:
+    return _row(sentence, first, second, Relation(NO_RELATION, NO_RELATION, NO_RELATION_NAME))
+
+
+def keeps_negative(sentence: SentenceRef, first: Mention, second: Mention, rate: float, seed: int) -> bool:
+    """Whether this fact-less pair is sampled as a negative: a hash, uniform in [0, 1), below `rate`."""
+    if rate <= 0.0:
+        return False
+    key = f"{seed}\t{sentence.lang}\t{sentence.page_id}\t{sentence.sent_index}\t{first.qid}\t{second.qid}"
+    draw = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2 ** 64
+    return draw < rate
+
+
+def _row(sentence: SentenceRef, entity1: Mention, entity2: Mention, relation: Relation) -> dict:
+    return {
+        "id": row_id(sentence.lang, sentence.page_id, sentence.sent_index, entity1.qid, entity2.qid,
+                     relation.relation),
+        "lang": sentence.lang, "sentence": sentence.text,
+        "entity1": entity1.qid, "entity2": entity2.qid,
+        "entity1_indices": [entity1.start, entity1.end], "entity2_indices": [entity2.start, entity2.end],
+        "relation": relation.relation, "relation_name": relation.relation_name, "category": relation.category,
+        "page_id": sentence.page_id, "page_title": sentence.page_title,
+        "entity1_text": entity1.anchor, "entity2_text": entity2.anchor,
+    }

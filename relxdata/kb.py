@@ -1,0 +1,466 @@
+"""Knowledge bases: every source of (subject, property, object) facts behind one interface.
+
+Wikidata comes three ways, and all three give the same facts: the JSON dump (`latest-all.json`,
+one entity per line, read in parallel by line ranges), the truthy N-Triples dump and a SPARQL
+endpoint. "Truthy" is Wikidata's own notion: per property the best-ranked statements (preferred
+if there are any, else normal, never deprecated), of which only item-valued ones become facts.
+Subjects are items too: statements about properties and lexemes describe the schema, not the world.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import io
+import re
+import time
+import urllib.error
+from dataclasses import dataclass
+from http.client import HTTPException
+from typing import BinaryIO, Callable, Iterable, Iterator, Protocol
+
+import indexed_bzip2
+import orjson
+import rapidgzip
+from SPARQLWrapper import JSON, POST, SPARQLWrapper
+from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
+
+from relxdata import __version__
+from relxdata.dumps import DECOMPRESSION_ERRORS, Compression, Opener, open_local
+from relxdata.errors import RelxdataError
+
+ENTITY = "http://www.wikidata.org/entity/"
+DIRECT = "http://www.wikidata.org/prop/direct/"
+DISAMBIGUATION_PAGE = "Q4167410"
+USER_AGENT = f"relxdata/{__version__} (https://github.com/relxdata/relxdata; relation-extraction corpus builder)"
+CHUNK = 4 << 20
+# Statuses that mean "later", not "never": rate limiting and overloaded or restarting servers.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_QID = re.compile(r"Q[1-9][0-9]*")
+_PID = re.compile(r"P[1-9][0-9]*")
+_LANG = re.compile(r"[a-z][a-z0-9-]*")
+_TRUTHY = re.compile(rb"<http://www\.wikidata\.org/entity/(Q\d+)>[ \t]+<http://www\.wikidata\.org/prop/direct/"
+                     rb"(P\d+)>[ \t]+<http://www\.wikidata\.org/entity/(Q\d+)>[ \t]*\.[ \t\r]*")
+_PREFIXES = ("PREFIX wd: <http://www.wikidata.org/entity/>\nPREFIX wdt: <http://www.wikidata.org/prop/direct/>\n"
+             "PREFIX schema: <http://schema.org/>\n")
+
+
+class KnowledgeBaseError(RelxdataError):
+    """A knowledge source is unreadable: a damaged dump, an endpoint that refuses or fails."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    subject: str
+    property: str
+    object: str
+
+
+class KnowledgeBase(Protocol):
+    def facts(self, subjects: Iterable[str] | None, properties: frozenset[str]) -> Iterator[Fact]:
+        """Facts of `properties` about `subjects` (None: about everything, where the source allows)."""
+
+
+# --- Wikidata entities ------------------------------------------------------------------------------
+
+def entity_facts(entity: dict, properties: frozenset[str]) -> list[Fact]:
+    """The truthy item-valued facts of `properties` about one entity, each once, in dump order."""
+    if entity.get("type") != "item":
+        return []
+    subject = entity["id"]
+    facts: dict[Fact, None] = {}
+    for prop, statements in (entity.get("claims") or {}).items():  # an empty map is dumped as []
+        if prop in properties:
+            for statement in _best_ranked(statements):
+                target = _item_value(statement["mainsnak"])
+                if target is not None:
+                    facts[Fact(subject, prop, target)] = None
+    return list(facts)
+
+
+def _best_ranked(statements: list[dict]) -> list[dict]:
+    # The rank is compared over all statements, whatever their value: a preferred "unknown value"
+    # outranks a normal item, exactly as in the truthy RDF.
+    preferred = [s for s in statements if s.get("rank") == "preferred"]
+    return preferred or [s for s in statements if s.get("rank", "normal") == "normal"]
+
+
+def _item_value(snak: dict) -> str | None:
+    datavalue = snak.get("datavalue") or {}
+    if snak.get("snaktype") != "value" or datavalue.get("type") != "wikibase-entityid":
+        return None
+    value = datavalue["value"]
+    if value.get("entity-type") != "item":
+        return None
+    return value.get("id") or f"Q{value['numeric-id']}"  # dumps before 2015 carry only numeric-id
+
+
+def entity_sitelink(entity: dict, site: str) -> str | None:
+    """The title of the entity's article on `site` ("enwiki"), if it has one."""
+    return ((entity.get("sitelinks") or {}).get(site) or {}).get("title")
+
+
+# --- line-oriented dumps in ranges ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JsonDumpRange:
+    """Decompressed bytes `start:end` of a dump (end None: to the end), always whole lines.
+
+    `bzip2_blocks` is the part of indexed_bzip2's (compressed bit offset, decompressed offset) map
+    that covers the range, so a worker seeks straight to it without holding the whole dump's map.
+    """
+
+    index: int
+    start: int
+    end: int | None
+    bzip2_blocks: tuple[tuple[int, int], ...] = ()
+
+
+WHOLE = JsonDumpRange(0, 0, None)
+
+
+def plan_json_dump(path: str, parts: int, *, opener: Opener = open_local,
+                   parallelization: int = 0) -> list[JsonDumpRange]:
+    """Cut a dump into at most `parts` ranges of whole lines; every line falls in exactly one.
+
+    A bzip2 dump is decompressed once here to learn its block offsets; a gzip dump stays one
+    range, since workers could only seek in it by decompressing from the start.
+    `parallelization` is the number of decompression threads (0: all cores).
+    """
+    if parts < 1:
+        raise ValueError("parts must be positive")
+    with _decompressed(path, opener, parallelization) as opened:
+        if parts == 1 or opened.compression is Compression.GZIP:
+            return [WHOLE]
+        blocks: list[tuple[int, int]] = []
+        size = opened.compressed_size
+        if opened.compression is Compression.BZIP2:
+            size = sum(len(chunk) for chunk in opened.chunks(0, None))
+            blocks = sorted(opened.stream.block_offsets().items())
+        starts = [0]
+        for part in range(1, parts):
+            start = _line_start_at_or_after(opened.stream, max(size * part // parts, 1))
+            if start is not None and start < size and start > starts[-1]:
+                starts.append(start)
+    ends: list[int | None] = [*starts[1:], None]
+    return [JsonDumpRange(i, start, end, _blocks_covering(blocks, start, end))
+            for i, (start, end) in enumerate(zip(starts, ends))]
+
+
+def _line_start_at_or_after(stream: BinaryIO, target: int) -> int | None:
+    stream.seek(target - 1)
+    position = target - 1
+    while chunk := stream.read(1 << 16):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(chunk)
+    return None
+
+
+def _blocks_covering(blocks: list[tuple[int, int]], start: int, end: int | None) -> tuple[tuple[int, int], ...]:
+    """From the block holding `start` to the first block boundary at or after `end`, which
+    indexed_bzip2 takes for the end of the data."""
+    if not blocks:
+        return ()
+    decompressed = [offset for _, offset in blocks]
+    first = bisect.bisect_right(decompressed, start) - 1
+    last = len(blocks) - 1 if end is None else bisect.bisect_left(decompressed, end)
+    return tuple(blocks[first: last + 1])
+
+
+def iter_entities(path: str, *, opener: Opener = open_local, parallelization: int = 0) -> Iterator[dict]:
+    """Every entity of a Wikidata JSON dump, in dump order."""
+    return read_json_dump_range(path, WHOLE, opener=opener, parallelization=parallelization)
+
+
+def read_json_dump_range(path: str, part: JsonDumpRange, *, opener: Opener = open_local,
+                         parallelization: int = 0) -> Iterator[dict]:
+    """The entities whose lines lie in `part`; the dump's '[' and ']' lines are checked, not yielded."""
+    opened, closed, offset = part.start > 0, False, part.start
+    for offset, line in _lines(path, part, opener, parallelization):
+        line = line.strip()
+        if not line:
+            continue
+        if not opened:
+            if line != b"[":
+                raise KnowledgeBaseError(f"{path}: does not start with a '[' line; not a Wikidata JSON dump")
+            opened = True
+        elif line == b"]":
+            closed = True
+        elif closed:
+            raise KnowledgeBaseError(f"{path}: data after the closing ']' at decompressed byte {offset}")
+        else:
+            try:
+                entity = orjson.loads(memoryview(line)[:-1] if line.endswith(b",") else line)  # no copy
+            except orjson.JSONDecodeError as exc:
+                raise KnowledgeBaseError(f"{path}: the line at decompressed byte {offset} is not JSON "
+                                         f"({exc}); the dump is truncated or corrupt") from None
+            yield entity
+    if part.end is None and not closed:
+        raise KnowledgeBaseError(f"{path}: truncated: no closing ']' after the line at decompressed byte {offset}")
+
+
+def read_truthy_ntriples(path: str, properties: frozenset[str], *, opener: Opener = open_local,
+                         parallelization: int = 0) -> Iterator[Fact]:
+    """Item-to-item `wdt:` facts of `properties` from a truthy N-Triples dump; literals, other
+    predicates, unknown values (blank nodes, genids) and non-item entities are skipped."""
+    wanted = {prop.encode() for prop in properties}
+    offset, line = 0, b""
+    seen: set[bytes] = set()  # one entity's triples are contiguous, so repeats are found among them
+    subject = b""
+    for offset, line in _lines(path, WHOLE, opener, parallelization):
+        match = _TRUTHY.fullmatch(line)
+        if match is None or match[2] not in wanted:
+            continue
+        if match[1] != subject:
+            subject = match[1]
+            seen.clear()
+        if match[0] not in seen:
+            seen.add(match[0])
+            yield Fact(match[1].decode(), match[2].decode(), match[3].decode())
+    # Every triple ends with '.', so a last line without one was cut off.
+    last = line.rstrip()
+    if last and not last.startswith(b"#") and not last.endswith(b"."):
+        raise KnowledgeBaseError(f"{path}: truncated: the last line (decompressed byte {offset}) is cut off")
+
+
+@dataclass(frozen=True)
+class _Opened:
+    path: str
+    stream: BinaryIO
+    compression: Compression
+    compressed_size: int
+
+    def chunks(self, start: int, end: int | None) -> Iterator[bytes]:
+        """Decompressed bytes `start:end` in chunks; damage becomes an error that says where."""
+        position = start
+        try:
+            if start:
+                self.stream.seek(start)
+            while end is None or position < end:
+                chunk = self.stream.read(CHUNK if end is None else min(CHUNK, end - position))
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        except DECOMPRESSION_ERRORS as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise KnowledgeBaseError(f"{self.path}: unreadable after byte {position} of the decompressed data "
+                                     f"({reason}); the file is truncated or corrupt") from None
+        if end is not None and position < end:
+            raise KnowledgeBaseError(f"{self.path}: ends at decompressed byte {position}, before {end}; "
+                                     "was it truncated since the plan was made?")
+        if end is None and self.compression is Compression.GZIP:
+            # rapidgzip may take a cut deflate stream for the end of the data; where it stopped tells.
+            stopped = self.stream.tell_compressed() // 8
+            if stopped < self.compressed_size:
+                raise KnowledgeBaseError(f"{self.path}: the gzip data ends at compressed byte {stopped} of "
+                                         f"{self.compressed_size}; the file is truncated or corrupt")
+
+
+@contextlib.contextmanager
+def _decompressed(path: str, opener: Opener, parallelization: int,
+                  blocks: tuple[tuple[int, int], ...] = ()) -> Iterator[_Opened]:
+    try:
+        raw = opener(path)
+    except OSError as exc:
+        raise KnowledgeBaseError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    with raw:
+        magic = raw.read(3)
+        size = raw.seek(0, io.SEEK_END)
+        raw.seek(0)
+        if magic == b"BZh":
+            with indexed_bzip2.open(raw, parallelization=parallelization) as stream:
+                if blocks:
+                    stream.set_block_offsets(dict(blocks))
+                yield _Opened(path, stream, Compression.BZIP2, size)
+        elif magic[:2] == b"\x1f\x8b":
+            with rapidgzip.open(raw, parallelization=parallelization) as stream:
+                yield _Opened(path, stream, Compression.GZIP, size)
+        else:
+            yield _Opened(path, raw, Compression.NONE, size)
+
+
+def _lines(path: str, part: JsonDumpRange, opener: Opener, parallelization: int) -> Iterator[tuple[int, bytes]]:
+    """(decompressed offset, line without its newline) for each line of the range."""
+    with _decompressed(path, opener, parallelization, part.bzip2_blocks) as opened:
+        offset, pending = part.start, []
+        for chunk in opened.chunks(part.start, part.end):
+            pieces = chunk.split(b"\n")
+            if len(pieces) == 1:
+                pending.append(chunk)
+                continue
+            pending.append(pieces[0])
+            pieces[0] = b"".join(pending)
+            pending = [pieces.pop()]
+            for line in pieces:
+                yield offset, line
+                offset += len(line) + 1
+        if last := b"".join(pending):
+            yield offset, last
+
+
+# --- file-backed knowledge bases --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WikidataJsonDump:
+    path: str
+    opener: Opener = open_local
+    parallelization: int = 0
+
+    def facts(self, subjects: Iterable[str] | None, properties: frozenset[str]) -> Iterator[Fact]:
+        entities = iter_entities(self.path, opener=self.opener, parallelization=self.parallelization)
+        return _about(subjects, (fact for entity in entities for fact in entity_facts(entity, properties)))
+
+
+@dataclass(frozen=True)
+class TruthyNTriples:
+    path: str
+    opener: Opener = open_local
+    parallelization: int = 0
+
+    def facts(self, subjects: Iterable[str] | None, properties: frozenset[str]) -> Iterator[Fact]:
+        return _about(subjects, read_truthy_ntriples(self.path, properties, opener=self.opener,
+                                                     parallelization=self.parallelization))
+
+
+def _about(subjects: Iterable[str] | None, facts: Iterator[Fact]) -> Iterator[Fact]:
+    """A file is read whole whatever is asked; `subjects` only narrows what comes out."""
+    if subjects is None:
+        return facts
+    wanted = frozenset(subjects)
+    return (fact for fact in facts if fact.subject in wanted)
+
+
+# --- SPARQL ---------------------------------------------------------------------------------------------
+
+class SparqlKnowledgeBase:
+    """A Wikidata-shaped SPARQL endpoint (WDQS, QLever, Oxigraph, Virtuoso), asked in batches."""
+
+    def __init__(self, endpoint: str, *, user_agent: str = USER_AGENT, batch_size: int = 200,
+                 page_size: int = 10_000, timeout: int = 60, retries: int = 5, backoff: float = 1.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        # SPARQLWrapper takes whole seconds: it would turn 0.5 into 0, no timeout at all.
+        if batch_size < 1 or page_size < 1 or timeout < 1 or retries < 0:
+            raise ValueError("batch_size, page_size and timeout (s) must be positive, retries not negative")
+        self.endpoint, self.user_agent, self.timeout = endpoint, user_agent, timeout
+        self.batch_size, self.page_size, self.retries, self.backoff = batch_size, page_size, retries, backoff
+        self.sleep = sleep
+
+    def facts(self, subjects: Iterable[str] | None, properties: frozenset[str]) -> Iterator[Fact]:
+        if subjects is None:
+            raise ValueError("a SPARQL knowledge base is asked about given subjects, not about everything")
+        if not properties:
+            return
+        predicates = " ".join(f"wdt:{_checked(prop, _PID)}" for prop in sorted(properties))
+        for batch in _batches(subjects, self.batch_size):
+            values = " ".join(f"wd:{_checked(qid, _QID)}" for qid in batch)
+            where = (f"VALUES ?s {{ {values} }} VALUES ?p {{ {predicates} }} ?s ?p ?o . "
+                     f'FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{ENTITY}Q"))')
+            for row in self._select("?s ?p ?o", where):
+                yield Fact(row["s"].removeprefix(ENTITY), row["p"].removeprefix(DIRECT),
+                           row["o"].removeprefix(ENTITY))
+
+    def sitelinks(self, titles: Iterable[str], lang: str) -> Iterator[tuple[str, str]]:
+        """(title, QID) for the titles that are articles of the `lang` Wikipedia."""
+        wiki = f"https://{_checked(lang, _LANG)}.wikipedia.org/"
+        for batch in _batches(titles, self.batch_size):
+            names = " ".join(f"{_literal(title)}@{lang}" for title in batch)
+            where = (f"VALUES ?name {{ {names} }} "
+                     f"?article schema:about ?item ; schema:isPartOf <{wiki}> ; schema:name ?name .")
+            for row in self._select("?name ?item", where):
+                yield row["name"], row["item"].removeprefix(ENTITY)
+
+    def disambiguations(self, qids: Iterable[str]) -> set[str]:
+        """The items among `qids` that are instances of Wikimedia disambiguation page."""
+        instances = self.facts(qids, frozenset({"P31"}))
+        return {fact.subject for fact in instances if fact.object == DISAMBIGUATION_PAGE}
+
+    def _select(self, variables: str, where: str) -> Iterator[dict[str, str]]:
+        """All rows, page by page; ORDER BY keeps pages from overlapping or leaving gaps."""
+        offset = 0
+        while True:
+            rows = self._query(f"{_PREFIXES}SELECT DISTINCT {variables} WHERE {{ {where} }} "
+                               f"ORDER BY {variables} LIMIT {self.page_size} OFFSET {offset}")
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            offset += self.page_size
+
+    def _query(self, query: str) -> list[dict[str, str]]:
+        client = SPARQLWrapper(self.endpoint, agent=self.user_agent)
+        client.setQuery(query)
+        client.setMethod(POST)  # batches of VALUES outgrow what servers accept in a URL
+        client.setReturnFormat(JSON)
+        client.setTimeout(self.timeout)
+        attempt = 0
+        while True:
+            try:
+                bindings = client.query().convert()["results"]["bindings"]
+                return [{name: term["value"] for name, term in row.items()} for row in bindings]
+            except urllib.error.HTTPError as exc:
+                problem, transient = f"HTTP {exc.code} {exc.reason}", exc.code in RETRY_STATUSES
+                delay = _retry_after(exc.headers.get("Retry-After")) if transient else None
+            except urllib.error.URLError as exc:
+                if not isinstance(exc.reason, TimeoutError):
+                    raise KnowledgeBaseError(
+                        f"SPARQL endpoint {self.endpoint} is unreachable: {exc.reason}") from None
+                problem, transient, delay = f"no answer within {self.timeout} s", True, None
+            except (TimeoutError, ConnectionError, HTTPException, ValueError) as exc:
+                # Cut or stalled answers (ValueError: a truncated JSON body) are worth another try.
+                problem, transient, delay = f"{type(exc).__name__}: {exc}", True, None
+            except SPARQLWrapperException as exc:
+                problem, transient, delay = str(exc).splitlines()[0], False, None
+            if not transient or attempt == self.retries:
+                tries = f" after {attempt + 1} attempts" if transient else ""
+                raise KnowledgeBaseError(f"SPARQL endpoint {self.endpoint}: {problem}{tries}")
+            self.sleep(delay if delay is not None else self.backoff * 2 ** attempt)
+            attempt += 1
+
+
+def _retry_after(value: str | None) -> float | None:
+    """The seconds form of Retry-After; the date form is rare enough to fall back to backoff."""
+    return float(value) if value and value.strip().isdigit() else None
+
+
+def _checked(value: str, pattern: re.Pattern) -> str:
+    if not pattern.fullmatch(value):
+        raise ValueError(f"not a valid identifier here: {value!r}")
+    return value
+
+
+def _literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Distinct items in batches, so that a repeated subject or title is not answered twice."""
+    seen: set[str] = set()
+    batch: list[str] = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+# --- choosing a source -------------------------------------------------------------------------------------
+
+def open_knowledge_base(*, wikidata_json: str | None = None, truthy_nt: str | None = None,
+                        sparql: str | None = None, opener: Opener = open_local, parallelization: int = 0,
+                        **sparql_options) -> KnowledgeBase:
+    """The one knowledge source the user named; `sparql_options` go to `SparqlKnowledgeBase`."""
+    if sum(source is not None for source in (wikidata_json, truthy_nt, sparql)) != 1:
+        raise KnowledgeBaseError("name exactly one knowledge source: a Wikidata JSON dump, "
+                                 "a truthy N-Triples dump or a SPARQL endpoint")
+    if wikidata_json is not None:
+        return WikidataJsonDump(wikidata_json, opener, parallelization)
+    if truthy_nt is not None:
+        return TruthyNTriples(truthy_nt, opener, parallelization)
+    return SparqlKnowledgeBase(sparql, **sparql_options)

@@ -1,0 +1,438 @@
+import bz2
+import gzip
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from relxdata import kb
+from relxdata.errors import RelxdataError
+from relxdata.kb import Fact
+
+ENTITY = "http://www.wikidata.org/entity/"
+DIRECT = "http://www.wikidata.org/prop/direct/"
+SOMEVALUE, NOVALUE = object(), object()
+# Invented identifier: a disambiguation page, whose title also exercises quoting in SPARQL.
+DISAMBIGUATION = "Q900000001"
+
+# (subject, property, value, rank). Values: an item or property id, a "string", SOMEVALUE or NOVALUE.
+# Real statements of Douglas Adams (Q42) and his places, plus a few set up to test the rules.
+STATEMENTS = [
+    ("Q42", "P31", "Q5", "normal"),
+    ("Q42", "P19", "Q350", "normal"),
+    ("Q42", "P20", "Q159288", "normal"),  # P20 is not asked for
+    ("Q42", "P27", "Q145", "normal"),
+    ("Q42", "P69", "Q691283", "normal"),
+    ("Q42", "P69", "Q4961791", "normal"),
+    ("Q42", "P735", "Q463035", "preferred"),
+    ("Q42", "P735", "Q19688263", "normal"),  # outranked by the preferred given name
+    ("Q42", "P551", "Q159288", "deprecated"),
+    ("Q42", "P551", "Q84", "normal"),
+    ("Q42", "P551", "Q909993", "normal"),
+    ("Q42", "P40", SOMEVALUE, "normal"),
+    ("Q42", "P1412", NOVALUE, "normal"),
+    ("Q42", "P214", "113230702", "normal"),  # VIAF id: a string
+    ("Q350", "P31", "Q515", "normal"),
+    ("Q350", "P17", "Q145", "normal"),
+    ("Q350", "P17", "Q145", "normal"),  # the same value twice is one fact
+    ("Q145", "P36", "Q84", "normal"),
+    ("Q84", "P1376", "Q145", "normal"),
+    ("Q84", "P131", SOMEVALUE, "preferred"),  # a preferred unknown value outranks a normal item
+    ("Q84", "P131", "Q23306", "normal"),
+    ("Q5", "P1963", "P19", "normal"),  # property-valued: not a fact between items
+    ("P19", "P31", "Q18608756", "normal"),  # a property's statement: not about the world
+    (DISAMBIGUATION, "P31", "Q4167410", "normal"),
+]
+SITELINKS = {"Q42": {"en": "Douglas Adams", "de": "Douglas Adams"}, "Q350": {"en": "Cambridge"},
+             "Q145": {"en": "United Kingdom"}, "Q84": {"en": "London"},
+             DISAMBIGUATION: {"en": 'Adams "Mr. \\ Adams" (disambiguation)'}}
+PROPERTIES = frozenset({"P31", "P19", "P27", "P69", "P735", "P551", "P40", "P1412", "P214", "P17", "P36", "P1376",
+                        "P131", "P1963"})
+EXPECTED = {
+    Fact("Q42", "P31", "Q5"), Fact("Q42", "P19", "Q350"), Fact("Q42", "P27", "Q145"),
+    Fact("Q42", "P69", "Q691283"), Fact("Q42", "P69", "Q4961791"), Fact("Q42", "P735", "Q463035"),
+    Fact("Q42", "P551", "Q84"), Fact("Q42", "P551", "Q909993"), Fact("Q350", "P31", "Q515"),
+    Fact("Q350", "P17", "Q145"), Fact("Q145", "P36", "Q84"), Fact("Q84", "P1376", "Q145"),
+    Fact(DISAMBIGUATION, "P31", "Q4167410"),
+}
+ITEMS = sorted({subject for subject, *_ in STATEMENTS if subject.startswith("Q")})
+
+
+# --- the fixture in three shapes ---------------------------------------------------------------------
+
+def snak(prop, value):
+    if value is SOMEVALUE or value is NOVALUE:
+        return {"snaktype": "somevalue" if value is SOMEVALUE else "novalue", "property": prop}
+    if isinstance(value, str) and value[0] in "QP" and value[1:].isdigit():
+        kind = "item" if value[0] == "Q" else "property"
+        return {"snaktype": "value", "property": prop, "datatype": f"wikibase-{kind}",
+                "datavalue": {"type": "wikibase-entityid",
+                              "value": {"entity-type": kind, "numeric-id": int(value[1:]), "id": value}}}
+    return {"snaktype": "value", "property": prop, "datatype": "external-id",
+            "datavalue": {"type": "string", "value": value}}
+
+
+def entities():
+    result = {}
+    for number, (subject, prop, value, rank) in enumerate(STATEMENTS):
+        entity = result.setdefault(subject, {
+            "type": "item" if subject[0] == "Q" else "property", "id": subject, "labels": {}, "claims": {},
+            "sitelinks": {f"{lang}wiki": {"site": f"{lang}wiki", "title": title, "badges": []}
+                          for lang, title in SITELINKS.get(subject, {}).items()}})
+        entity["claims"].setdefault(prop, []).append(
+            {"mainsnak": snak(prop, value), "type": "statement", "id": f"{subject}${number}", "rank": rank,
+             "references": [{"hash": "fa278ebfc458360e5aed63d5058cca83c46134f1", "snaks": {}}]})
+    return list(result.values())
+
+
+def json_dump_bytes(entity_list):
+    """The exact latest-all.json layout: '[', one entity per line with a trailing comma but the last, ']'."""
+    return b"[\n" + b",\n".join(json.dumps(e).encode() for e in entity_list) + b"\n]\n"
+
+
+def best_statements(statements):
+    preferred = [s for s in statements if s[3] == "preferred"]
+    return preferred or [s for s in statements if s[3] == "normal"]
+
+
+def truthy_lines():
+    """Truthy N-Triples as Wikidata writes them, with the lines a reader must skip."""
+    yield "# truthy dump of the test fixture"
+    for subject in dict.fromkeys(s for s, *_ in STATEMENTS):
+        yield f'<{ENTITY}{subject}> <http://www.w3.org/2000/01/rdf-schema#label> "label of {subject}"@en .'
+        by_property = {}
+        for statement in STATEMENTS:
+            if statement[0] == subject:
+                by_property.setdefault(statement[1], []).append(statement)
+        for prop, statements in by_property.items():
+            yield f"<{ENTITY}{subject}> <http://www.wikidata.org/prop/{prop}> <{ENTITY}statement/{subject}-{prop}> ."
+            for number, (_, _, value, _) in enumerate(best_statements(statements)):
+                if value is SOMEVALUE:  # skolem IRIs today, blank nodes in older dumps
+                    yield f"<{ENTITY}{subject}> <{DIRECT}{prop}> <http://www.wikidata.org/.well-known/genid/{number}> ."
+                    yield f"<{ENTITY}{subject}> <{DIRECT}{prop}> _:b{subject}{number} ."
+                elif value is NOVALUE:
+                    yield (f"<{ENTITY}{subject}> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+                           f"<http://www.wikidata.org/prop/novalue/{prop}> .")
+                elif value[0] in "QP" and value[1:].isdigit():
+                    yield f"<{ENTITY}{subject}> <{DIRECT}{prop}> <{ENTITY}{value}> ."
+                else:
+                    yield f'<{ENTITY}{subject}> <{DIRECT}{prop}> "{value}" .'
+        for lang, title in SITELINKS.get(subject, {}).items():
+            article = f"https://{lang}.wikipedia.org/wiki/{urllib.parse.quote(title.replace(' ', '_'))}"
+            literal = title.replace("\\", "\\\\").replace('"', '\\"')
+            yield f"<{article}> <http://schema.org/about> <{ENTITY}{subject}> ."
+            yield f"<{article}> <http://schema.org/isPartOf> <https://{lang}.wikipedia.org/> ."
+            yield f'<{article}> <http://schema.org/name> "{literal}"@{lang} .'
+
+
+@pytest.fixture(scope="session")
+def fixture_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kb")
+    (folder / "latest-all.json.bz2").write_bytes(bz2.compress(json_dump_bytes(entities())))
+    text = "\n".join(truthy_lines()) + "\n"
+    (folder / "latest-truthy.nt").write_text(text, encoding="utf-8")
+    (folder / "latest-truthy.nt.bz2").write_bytes(bz2.compress(text.encode()))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def oxigraph(fixture_files, sparql_server):
+    """A real SPARQL endpoint on loopback holding the fixture's truthy triples and sitelinks."""
+    return sparql_server(fixture_files / "latest-truthy.nt")
+
+
+# --- one fact set from every backend ----------------------------------------------------------------
+
+def test_json_dump_gives_the_truthy_item_facts(fixture_files):
+    facts = list(kb.WikidataJsonDump(str(fixture_files / "latest-all.json.bz2")).facts(None, PROPERTIES))
+    assert len(facts) == len(set(facts))
+    assert set(facts) == EXPECTED
+
+
+@pytest.mark.parametrize("name", ["latest-truthy.nt", "latest-truthy.nt.bz2"])
+def test_truthy_ntriples_give_the_same_facts(fixture_files, name):
+    facts = list(kb.TruthyNTriples(str(fixture_files / name)).facts(None, PROPERTIES))
+    assert len(facts) == len(set(facts))
+    assert set(facts) == EXPECTED
+
+
+def test_sparql_gives_the_same_facts(oxigraph):
+    facts = list(kb.SparqlKnowledgeBase(oxigraph).facts(ITEMS, PROPERTIES))
+    assert len(facts) == len(set(facts))
+    assert set(facts) == EXPECTED
+
+
+def test_every_backend_filters_by_subject_and_property(fixture_files, oxigraph):
+    sources = [kb.open_knowledge_base(wikidata_json=str(fixture_files / "latest-all.json.bz2")),
+               kb.open_knowledge_base(truthy_nt=str(fixture_files / "latest-truthy.nt.bz2")),
+               kb.open_knowledge_base(sparql=oxigraph, batch_size=1)]
+    for source in sources:
+        assert set(source.facts(["Q84", "Q350"], frozenset({"P17", "P1376"}))) == {
+            Fact("Q350", "P17", "Q145"), Fact("Q84", "P1376", "Q145")}, source
+
+
+def test_sparql_pages_return_every_fact_once(oxigraph):
+    endpoint = kb.SparqlKnowledgeBase(oxigraph, page_size=2, batch_size=3)
+    queries = []
+    query = endpoint._query
+    endpoint._query = lambda text: queries.append(text) or query(text)
+    facts = list(endpoint.facts(ITEMS, PROPERTIES))
+    assert sorted(facts, key=str) == sorted(EXPECTED, key=str)
+    assert any("OFFSET 2" in text for text in queries) and len(queries) > len(ITEMS) / 3
+
+
+def test_sparql_sitelinks_and_disambiguations(oxigraph):
+    endpoint = kb.SparqlKnowledgeBase(oxigraph, batch_size=2)
+    titles = ["Douglas Adams", "London", "No such article", SITELINKS[DISAMBIGUATION]["en"], "London"]
+    assert sorted(endpoint.sitelinks(titles, "en")) == [
+        (SITELINKS[DISAMBIGUATION]["en"], DISAMBIGUATION), ("Douglas Adams", "Q42"), ("London", "Q84")]
+    assert list(endpoint.sitelinks(titles, "de")) == [("Douglas Adams", "Q42")]
+    assert endpoint.disambiguations(["Q42", DISAMBIGUATION, "Q84"]) == {DISAMBIGUATION}
+
+
+def test_knowledge_base_needs_exactly_one_source(fixture_files):
+    with pytest.raises(RelxdataError, match="exactly one"):
+        kb.open_knowledge_base()
+    with pytest.raises(RelxdataError, match="exactly one"):
+        kb.open_knowledge_base(wikidata_json="a.json.bz2", sparql="http://127.0.0.1:1/")
+
+
+# --- real Wikidata dumps ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def wikidata(shared_data):
+    return shared_data / "wikidata"
+
+
+def by_id(path):
+    return {entity["id"]: entity for entity in kb.iter_entities(str(path))}
+
+
+def test_twenty_entities_dump(wikidata):
+    entities_ = by_id(wikidata / "twenty-entities-dump-layout.json.bz2")
+    assert len(entities_) == 20 and list(entities_)[0] == "Q58921" and list(entities_)[-1] == "Q59064"
+    # Andros Townsend: the preferred given name only.
+    assert kb.entity_facts(entities_["Q59064"], frozenset({"P31", "P19", "P27", "P735"})) == [
+        Fact("Q59064", "P31", "Q5"), Fact("Q59064", "P19", "Q1368969"), Fact("Q59064", "P27", "Q145"),
+        Fact("Q59064", "P735", "Q23305665")]
+    # Max Born: an employer listed twice, an award nomination listed twelve times.
+    assert kb.entity_facts(entities_["Q58978"], frozenset({"P27", "P108", "P1411"})) == [
+        Fact("Q58978", "P27", "Q1206012"), Fact("Q58978", "P27", "Q145"), Fact("Q58978", "P27", "Q174193"),
+        Fact("Q58978", "P108", "Q50662"), Fact("Q58978", "P108", "Q152838"), Fact("Q58978", "P108", "Q152087"),
+        Fact("Q58978", "P108", "Q160302"), Fact("Q58978", "P1411", "Q38104")]
+    assert kb.entity_facts(entities_["Q58978"], frozenset({"P1871"})) == []  # deprecated strings only
+    assert kb.entity_sitelink(entities_["Q58978"], "dewiki") == "Max Born"
+    assert kb.entity_sitelink(entities_["Q58921"], "enwiki") == "Temminck's stint"
+    assert kb.entity_sitelink(entities_["Q59054"], "enwiki") is None
+    assert sum(len(kb.entity_facts(e, frozenset({"P31"}))) for e in entities_.values()) == 27
+
+
+def test_wdtk_dump_with_numeric_ids_and_properties(wikidata):
+    entities_ = by_id(wikidata / "wdtk-2015-sample-dump-layout.json.gz")
+    assert len(entities_) == 101
+    assert sum(e["type"] == "property" for e in entities_.values()) == 46
+    assert kb.entity_facts(entities_["Q8"], frozenset({"P31"})) == [Fact("Q8", "P31", "Q331769"),
+                                                                    Fact("Q8", "P31", "Q9415")]
+    assert kb.entity_facts(entities_["Q42"], frozenset({"P31"})) == [Fact("Q42", "P31", "Q5")]
+    assert kb.entity_facts(entities_["P19"], frozenset({"P31"})) == []
+    assert kb.entity_facts(entities_["Q58"], frozenset({"P31"})) == []
+    assert kb.entity_sitelink(entities_["Q42"], "enwiki") is None
+    assert sum(len(kb.entity_facts(e, frozenset({"P31"}))) for e in entities_.values()) == 119
+
+
+# --- reading in ranges ------------------------------------------------------------------------------
+
+def synthetic_entities(count):
+    return [{"type": "item", "id": f"Q{n}", "claims": {}, "labels": {"en": {"value": "x" * (n * 37 % 3000)}}}
+            for n in range(1, count + 1)]
+
+
+def write_dump(path, entity_list):
+    data = json_dump_bytes(entity_list)
+    if path.suffix == ".bz2":  # two streams of small blocks, as parallel compressors write
+        half = len(data) // 2
+        data = bz2.compress(data[:half], 1) + bz2.compress(data[half:], 1)
+    elif path.suffix == ".gz":
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["dump.json", "dump.json.bz2", "dump.json.gz"])
+def test_ranges_read_every_entity_exactly_once(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(kb, "CHUNK", 4096)  # lines cross chunk boundaries
+    path = write_dump(tmp_path / name, synthetic_entities(600))
+    whole = [entity["id"] for entity in kb.iter_entities(path)]
+    assert whole == [f"Q{n}" for n in range(1, 601)]
+    for parts in (1, 2, 3, 7, 64, 5000):
+        plan = kb.plan_json_dump(path, parts)
+        assert len(plan) <= parts and plan[-1].end is None
+        assert [r.end for r in plan[:-1]] == [r.start for r in plan[1:]]
+        assert all(r.start < r.end for r in plan[:-1])  # never an empty range, even for 5000 parts
+        if not name.endswith(".gz") and parts in (7, 64):
+            assert len(plan) == parts
+        # Ranges are independent: read them last first.
+        pieces = {r.index: [e["id"] for e in kb.read_json_dump_range(path, r)] for r in reversed(plan)}
+        assert [qid for index in sorted(pieces) for qid in pieces[index]] == whole, parts
+
+
+def test_gzip_stays_one_range(tmp_path):
+    path = write_dump(tmp_path / "dump.json.gz", synthetic_entities(50))
+    assert kb.plan_json_dump(path, 8) == [kb.JsonDumpRange(0, 0, None)]
+
+
+def test_bzip2_ranges_carry_only_their_blocks(tmp_path):
+    path = write_dump(tmp_path / "dump.json.bz2", synthetic_entities(600))
+    plan = kb.plan_json_dump(path, 4)
+    everything = set().union(*(r.bzip2_blocks for r in plan))
+    assert all(2 <= len(r.bzip2_blocks) < len(everything) for r in plan)
+
+
+def test_real_dump_ranges(wikidata):
+    path = str(wikidata / "twenty-entities-dump-layout.json.bz2")
+    whole = [entity["id"] for entity in kb.iter_entities(path)]
+    for parts in (2, 3, 6, 40):
+        plan = kb.plan_json_dump(path, parts, parallelization=2)
+        assert [e["id"] for r in plan for e in kb.read_json_dump_range(path, r, parallelization=1)] == whole
+
+
+# --- damaged input ------------------------------------------------------------------------------------
+
+DUMP = json_dump_bytes(synthetic_entities(300))
+LINE_3 = DUMP.index(b'{"type": "item", "id": "Q3"')
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("cut.json", DUMP[:DUMP.rindex(b"\n]")], "truncated: no closing ']'"),
+    ("cut-line.json", DUMP[:LINE_3 + 20], f"line at decompressed byte {LINE_3} is not JSON"),
+    ("garbage.json", DUMP[:LINE_3] + b"<html>oops</html>,\n" + DUMP[LINE_3:], f"byte {LINE_3} is not JSON"),
+    ("not-a-dump.json", DUMP[2:], "does not start with a '\\[' line"),
+    ("after-end.json", DUMP + b'{"id": "Q9"}\n', "data after the closing"),
+    ("cut.json.bz2", bz2.compress(DUMP)[:-300], "truncated or corrupt"),
+    ("cut.json.gz", gzip.compress(DUMP)[:-300], "truncated or corrupt"),
+])
+def test_damaged_json_dumps_are_errors_naming_file_and_place(tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(kb.KnowledgeBaseError, match=message) as error:
+        list(kb.iter_entities(str(path)))
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_a_damaged_bzip2_dump_cannot_be_planned(tmp_path):
+    path = tmp_path / "cut.json.bz2"
+    path.write_bytes(bz2.compress(DUMP)[:-300])
+    with pytest.raises(kb.KnowledgeBaseError, match=f"{path}: unreadable after byte"):
+        kb.plan_json_dump(str(path), 4)
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    with pytest.raises(kb.KnowledgeBaseError, match="no-such.json.bz2: cannot open: No such file"):
+        kb.plan_json_dump(str(tmp_path / "no-such.json.bz2"), 2)
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("cut.nt", lambda text: text[:-30]),
+    ("cut.nt.bz2", lambda text: bz2.compress(text)[:-30]),
+    # rapidgzip reads this one as empty, without complaint
+    ("cut.nt.gz", lambda text: gzip.compress(text)[:-9]),
+])
+def test_truncated_truthy_dump_is_an_error(fixture_files, tmp_path, name, damage):
+    path = tmp_path / name
+    path.write_bytes(damage((fixture_files / "latest-truthy.nt").read_bytes()))
+    with pytest.raises(kb.KnowledgeBaseError, match=f"{path}: .*(truncated|corrupt)"):
+        list(kb.read_truthy_ntriples(str(path), PROPERTIES))
+
+
+# --- SPARQL over a scripted server ------------------------------------------------------------------
+
+RESULT = json.dumps({"head": {"vars": ["s", "p", "o"]}, "results": {"bindings": [
+    {"s": {"type": "uri", "value": f"{ENTITY}Q42"}, "p": {"type": "uri", "value": f"{DIRECT}P19"},
+     "o": {"type": "uri", "value": f"{ENTITY}Q350"}}]}}).encode()
+
+
+@pytest.fixture
+def scripted():
+    """An endpoint that plays back (status, headers, body, delay) answers, the last one forever."""
+    answers, requests = [], []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            requests.append((dict(self.headers), urllib.parse.parse_qs(body.decode())))
+            status, headers, payload, delay = answers[min(len(requests), len(answers)) - 1]
+            time.sleep(delay)
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/sparql-results+json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.handle_error = lambda request, address: None  # a client that gave up waiting
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/sparql", answers, requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_429_waits_as_long_as_retry_after_says(scripted):
+    endpoint, answers, requests = scripted
+    answers += [(429, {"Retry-After": "1"}, b"slow down", 0), (200, {}, RESULT, 0)]
+    sleeps = []
+    source = kb.SparqlKnowledgeBase(endpoint, backoff=7, sleep=sleeps.append)
+    assert list(source.facts(["Q42", "Q42"], frozenset({"P19"}))) == [Fact("Q42", "P19", "Q350")]
+    assert sleeps == [1] and len(requests) == 2
+    headers, form = requests[-1]
+    assert headers["User-Agent"] == kb.USER_AGENT and kb.USER_AGENT.startswith("relxdata/")
+    assert "VALUES ?s { wd:Q42 } VALUES ?p { wdt:P19 }" in form["query"][0]
+
+
+def test_503_forever_is_an_error_after_the_retries(scripted):
+    endpoint, answers, requests = scripted
+    answers.append((503, {}, b"down for maintenance", 0))
+    sleeps = []
+    source = kb.SparqlKnowledgeBase(endpoint, retries=2, backoff=0.5, sleep=sleeps.append)
+    with pytest.raises(kb.KnowledgeBaseError) as error:
+        list(source.facts(["Q42"], frozenset({"P19"})))
+    assert str(error.value) == f"SPARQL endpoint {endpoint}: HTTP 503 Service Unavailable after 3 attempts"
+    assert sleeps == [0.5, 1.0] and len(requests) == 3
+
+
+def test_a_stalled_answer_is_retried_then_an_error(scripted):
+    endpoint, answers, requests = scripted
+    answers += [(200, {}, RESULT, 1.5)]
+    sleeps = []
+    source = kb.SparqlKnowledgeBase(endpoint, timeout=1, retries=1, sleep=sleeps.append)
+    with pytest.raises(kb.KnowledgeBaseError, match="after 2 attempts"):
+        list(source.facts(["Q42"], frozenset({"P19"})))
+    assert sleeps == [1.0] and len(requests) == 2
+
+
+def test_unreachable_endpoint_is_a_one_line_error_without_retries():
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}/sparql"
+    sleeps = []
+    with pytest.raises(RelxdataError) as error:
+        list(kb.SparqlKnowledgeBase(endpoint, sleep=sleeps.append).facts(["Q42"], frozenset({"P19"})))
+    message = str(error.value)
+    assert message.startswith(f"SPARQL endpoint {endpoint} is unreachable: ") and "refused" in message
+    assert "\n" not in message and sleeps == []
+
+
+def test_sparql_refuses_identifiers_that_would_change_the_query():
+    source = kb.SparqlKnowledgeBase("http://127.0.0.1:1/sparql")
+    with pytest.raises(ValueError, match="Q42 }"):
+        list(source.facts(["Q42 } ?s ?p ?o {"], frozenset({"P19"})))
+    with pytest.raises(ValueError, match="subjects"):
+        list(source.facts(None, frozenset({"P19"})))
