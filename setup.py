@@ -28,6 +28,7 @@ setup(
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60"],
+        "model": ["torch>=2.4", "transformers>=5,<6"],
         "test": ["pytest>=7", "oxigraph>=0.4"],
         "bench": ["wikiextractor==3.1.0", "wikimapper==0.2.0"],
     },

@@ -11,9 +11,6 @@ the three times projects 20M pairs.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -22,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from report import write_results
 from relxdata.synthetic import write_contract_corpus
 
 HERE = Path(__file__).resolve().parent
@@ -61,11 +59,8 @@ def main() -> None:
         "sentences": args.sentences, "runs": runs,
         "seconds_per_million_pairs": round(slope * 1e6, 1), "fixed_seconds": round(intercept, 1),
         "projected_20M_seconds": round(slope * 20e6 + intercept),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.results, results)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import bz2
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from report import write_results
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent.parent / "shared" / "data" / "wikipedia" / "enwiki-2016-sample.xml.bz2"
@@ -95,11 +95,8 @@ def main() -> None:
                              (("ceiling", ceiling), ("wikiextractor", wikiextractor), ("relxdata", relxdata))},
         "relxdata_vs_wikiextractor": round(wikiextractor / relxdata, 3),
         "relxdata_vs_ceiling": round(ceiling / relxdata, 3),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.results, results)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ import re
 import sys
 
 import relxdata
+from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
 from relxdata.errors import RelxdataError
+from relxdata.relations import NO_RELATION
 
 JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "pairs": "pipelines.pairs"}
 # Beam re-raises a worker's exception as text inside its own; find a user error in it.
@@ -88,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("format", choices=["relx-json"], help="the layout to write")
     export.add_argument("--corpus", required=True, help="a relx-distant corpus directory (part-*.parquet)")
     export.add_argument("--out", required=True, help="the file to write")
+    score = commands.add_parser("score", help="the official relation-extraction macro-F1 of predictions",
+                                description="SemEval-2010 Task 8's official score, as KBP-37 and RELX report it: "
+                                            "the macro-averaged F1 over the relations in GOLD (the negative label "
+                                            "excluded), a true positive being the right relation in the right "
+                                            "direction. Prints a per-relation table; the last line is "
+                                            "`MACRO-F1 <percent>`, e.g. `MACRO-F1 25.00`.")
+    score.add_argument("gold", metavar="GOLD", help="the gold labels, `id<TAB>label` lines")
+    score.add_argument("pred", metavar="PRED", help="the predicted labels, `id<TAB>label` lines, the ids of GOLD")
+    score.add_argument("--negative-label", default=NO_RELATION,
+                       help=f"the label of 'no relation', not averaged (default {NO_RELATION}; SemEval: Other)")
+    score.add_argument("--json", action="store_true", help="print the result as a JSON object instead "
+                                                           "(scores as fractions in [0, 1])")
+    add_model_commands(commands)
     demo = commands.add_parser("demo", help="the whole chain on the bundled sample, no downloads")
     demo.add_argument("--out", default="relxdata-demo", help="where to write (default ./relxdata-demo)")
     demo.add_argument("--overwrite", action="store_true", help="replace an earlier demo output")
@@ -114,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             from relxdata.export import export_relx_json
             rows = export_relx_json(args.corpus, args.out)
             print(f"{rows:,} rows in {args.out}", file=sys.stderr)
+        elif args.command == "score":
+            from relxdata.scoring import report_json, report_lines, score_files
+            result = score_files(args.gold, args.pred, args.negative_label)
+            if not result.negative_gold and not result.negative_predicted:
+                print(f"relxdata: warning: the negative label {args.negative_label!r} occurs in neither file; "
+                      "name the corpus's own with --negative-label (SemEval: Other)", file=sys.stderr)
+            print(report_json(result) if args.json else "\n".join(report_lines(result)))
+        elif args.command in MODEL_COMMANDS:
+            run_model_command(args)
         elif args.command == "demo":
             from relxdata.demo import run_demo
             run_demo(args.out, args.overwrite)

@@ -22,8 +22,12 @@ CATEGORIES = ["P127", "P140", "P171", "P172", "P175", "P19", "P22", "P25", "P26"
 
 
 def write_contract_corpus(out: str, sentences: int, *, seed: int = 0, langs: dict[str, int] | None = None,
-                          entities: int | None = None, facts: int | None = None, shards: int = 4) -> None:
-    """Write `sentences` relx-distant rows as Parquet shards in `out`."""
+                          entities: int | None = None, facts: int | None = None, shards: int = 4,
+                          cue_words: bool = False) -> None:
+    """Write `sentences` relx-distant rows as Parquet shards in `out`.
+
+    With `cue_words` the word after entity 1 names the category, a signal that a model can learn.
+    """
     shares = langs or RELX_DISTANT_SHARES
     rng = np.random.default_rng(seed)
     entities = entities or max(50, sentences // 4)
@@ -52,13 +56,16 @@ def write_contract_corpus(out: str, sentences: int, *, seed: int = 0, langs: dic
             text1, text2 = f"Entity{subjects[fact] + 1}", f"Entity{objects[fact] + 1}"
             words = [vocabulary[w] for w in rng.integers(0, len(vocabulary), lengths[row])]
             first, second = sorted(rng.choice(len(words), 2, replace=False))
+            category = CATEGORIES[categories[fact]]
+            if cue_words:
+                words.insert(first, f"rel{category.lower()}")
+                second += 1
             before = " ".join(words[:first])
             middle = " ".join(words[first:second])
             start1 = len(before) + (1 if before else 0)
             start2 = start1 + len(text1) + 1 + len(middle) + (1 if middle else 0)
             sentence = " ".join(part for part in (before, text1, middle, text2, " ".join(words[second:])) if part)
             sentence += "."
-            category = CATEGORIES[categories[fact]]
             relation = category.split("_")[0]
             page_id = int(row // 7)
             columns["id"].append(row_id(lang, page_id, row % 7, entity1, entity2, relation))

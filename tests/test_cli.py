@@ -10,7 +10,7 @@ from relxdata.corpora import read_rows
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "sentences", "--help"],
                                   ["run", "relx-distant", "--help"], ["run", "pairs", "--help"],
                                   ["build-pairs", "--help"], ["relations", "--help"], ["export", "--help"],
-                                  ["demo", "--help"]])
+                                  ["score", "--help"], ["demo", "--help"]])
 def test_every_command_has_help(argv):
     result = subprocess.run([sys.executable, "-m", "relxdata.cli", *argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
