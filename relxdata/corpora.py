@@ -16,6 +16,8 @@ from relxdata.errors import RelxdataError
 
 MANIFEST = "_manifest.json"
 COMPRESSION = "zstd"
+# Readers such as the model's DataLoader workers hold one row group at a time: keep them small.
+ROW_GROUP_ROWS = 10_000
 
 LINK = pa.struct([("start", pa.int32()), ("end", pa.int32()), ("target", pa.string()), ("anchor", pa.string())])
 SENTENCES = pa.schema([
@@ -64,7 +66,7 @@ def row_id(lang: str, page_id: int, sent_index: int, entity1: str, entity2: str,
 def write_shard(rows: list[dict], schema: pa.Schema, sink: BinaryIO) -> None:
     """Write rows as one zstd Parquet file; the same rows always give the same bytes."""
     table = pa.Table.from_pylist(rows, schema=schema)
-    pq.write_table(table, sink, compression=COMPRESSION)
+    pq.write_table(table, sink, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
 
 
 def read_rows(directory: str) -> list[dict]:

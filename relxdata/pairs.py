@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from relxdata.corpora import COMPRESSION, MANIFEST, check_corpus, corpus_files, file_fingerprint, manifest, shard_name
+from relxdata.corpora import (COMPRESSION, MANIFEST, ROW_GROUP_ROWS, check_corpus, corpus_files, file_fingerprint,
+                              manifest, shard_name)
 from relxdata.errors import RelxdataError
 
 POSITIVE, NEGATIVE = 1, 0
@@ -361,7 +362,7 @@ def write_pair_shards(config: PairConfig, corpus: Corpus, samples: list[Sample],
         }).cast(PAIRS)
         name = shard_name(shard, count)
         temporary = os.path.join(out, name + ".inprogress")
-        pq.write_table(table, temporary, compression=COMPRESSION)
+        pq.write_table(table, temporary, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
         os.replace(temporary, os.path.join(out, name))
         written.append(name)
         progress.update(len(positions))
