@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from model.data import read_relation_file
+from model.encoder import load_encoder, load_masked_lm
 from model.pretrain import PretrainConfig, pretrain
 from relxdata.cli import main
 from relxdata.pairs import PairConfig, build_pairs
@@ -47,8 +49,12 @@ def test_pretraining_lowers_both_losses(pairs, tmp_path):
         first = sum(record[loss] for record in steps[:10]) / 10
         last = sum(record[loss] for record in steps[-10:]) / 10
         assert last < 0.9 * first, (loss, first, last)
-    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
-    assert (tmp_path / "run" / "final" / "tokenizer.json").is_file()
+    # fine-tuning starts from the pretrained encoder: same weights, same tokenizer and markers, no LM head
+    pretrained, encoder = load_masked_lm(str(tmp_path / "run" / "final")), load_encoder(str(tmp_path / "run" / "final"))
+    assert type(encoder.model).__name__ == "BertModel" and encoder.markers == pretrained.markers
+    assert torch.equal(encoder.model.encoder.layer[1].output.dense.weight,
+                       pretrained.model.bert.encoder.layer[1].output.dense.weight)
+    assert encoder.tokenizer.get_vocab() == pretrained.tokenizer.get_vocab()
 
 
 def test_resuming_gives_the_losses_of_an_unbroken_run(pairs, tmp_path):
