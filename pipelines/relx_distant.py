@@ -186,6 +186,14 @@ def settle_walks(element) -> Iterable[tuple[str, Resolution]]:
 
 # --- 4. rows ----------------------------------------------------------------------------------
 
+def lost_resolution(page_id: int, target: str) -> str:
+    # Every target of a page is settled before the join, so a gap means the runner dropped elements.
+    return (f"page {page_id} links to {target!r}, but no resolution of that title reached the page: "
+            "the runner lost elements between the joins. Beam's local runner does this with several worker "
+            "processes on an overloaded machine (see docs/performance.md); rerun with --direct_num_workers 1 "
+            "or on an idle machine")
+
+
 class SentencePairsFn(beam.DoFn):
     """A page's sentences + its links' resolutions -> entity pairs keyed for the fact join."""
 
@@ -200,7 +208,9 @@ class SentencePairsFn(beam.DoFn):
         for rows in joined["sentences"]:
             for row in rows:
                 for link in row["links"]:
-                    resolution = resolutions[link["target"]]
+                    resolution = resolutions.get(link["target"])
+                    if resolution is None:
+                        raise RelxdataError(lost_resolution(page_id, link["target"]))
                     key = "links.resolved" if resolution.qid else f"links.unresolved.{resolution.reason.value}"
                     counts[key] = counts.get(key, 0) + 1
                 found = mentions(row["links"], qids)

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.relx_distant import SentencePairsFn
 from relxdata.cli import main
 from relxdata.corpora import read_rows, row_id
+from relxdata.errors import RelxdataError
+from relxdata.linking import Resolution
 
 pytestmark = pytest.mark.slow
 
@@ -241,3 +244,11 @@ def test_real_pages_give_the_rows_of_their_facts(wikipedia, tmp_path):
     assert counts["links"]["resolved"] + sum(counts["links"]["unresolved"].values()) == counts["links"]["emitted"]
     assert counts["links"]["unresolved"]["no_qid"] > 0  # links to the sample's own articles, which have no item here
     assert document["outputs"]["relx-distant"]["rows"] == 4
+
+
+def test_a_link_without_its_resolution_stops_the_job_with_a_clear_error():
+    row = {"page_title": "Marie Curie", "sent_index": 0, "text": "She was born in Paris, Poland.",
+           "links": [{"start": 16, "end": 21, "target": "Paris"}, {"start": 23, "end": 29, "target": "Poland"}]}
+    joined = {"sentences": [[row]], "resolution": [Resolution("Paris", "Q90", None, 0)]}
+    with pytest.raises(RelxdataError, match=r"^page 10 links to 'Poland', but no resolution of that title reached"):
+        list(SentencePairsFn("en").process((10, joined)))
