@@ -9,6 +9,9 @@ import threading
 
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, WorkerOptions
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
 from tqdm import tqdm
 
 from relxdata.corpora import MANIFEST, write_shard
@@ -40,6 +43,18 @@ def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
 
 def is_local_run(options: PipelineOptions) -> bool:
     return options.view_as(StandardOptions).runner == IN_PROCESS_RUNNER
+
+
+def pipeline_runner(options: PipelineOptions) -> FnApiRunner | None:
+    """The in-process runner for local runs, None (the runner the options name) for the others."""
+    if not is_local_run(options):
+        return None
+    # FnApiRunner hands its worker processes no pipeline options, so they would log at INFO whatever
+    # --default_sdk_harness_log_level says; the options travel in the provision info instead.
+    provision = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token")
+    provision.pipeline_options.update(
+        {"default_sdk_harness_log_level": options.view_as(WorkerOptions).default_sdk_harness_log_level})
+    return FnApiRunner(provision_info=ExtendedProvisionInfo(provision))
 
 
 def join(directory: str, *names: str) -> str:
