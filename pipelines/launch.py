@@ -36,8 +36,9 @@ def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
             direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
         harness = options.view_as(WorkerOptions)
         if harness.default_sdk_harness_log_level is None:
-            # Local worker processes would otherwise log every gRPC channel they open.
-            harness.default_sdk_harness_log_level = "WARNING"
+            # Local worker processes would otherwise log every gRPC channel they open, and warn about
+            # Dataflow-only settings; their errors still reach the terminal.
+            harness.default_sdk_harness_log_level = "ERROR"
     return options
 
 

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("args, level", [
-    ([], logging.WARNING),
-    (["--default_sdk_harness_log_level=ERROR"], logging.ERROR),
+    ([], logging.ERROR),
+    (["--default_sdk_harness_log_level=INFO"], logging.INFO),
 ])
 def test_local_worker_processes_log_at_the_harness_level(args, level):
     # Beam's in-process runner starts its worker processes without the pipeline options, at INFO.
