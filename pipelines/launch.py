@@ -7,6 +7,7 @@ import os
 import re
 import threading
 
+import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, WorkerOptions
 from apache_beam.portability.api import beam_provision_api_pb2
@@ -56,6 +57,10 @@ def pipeline_runner(options: PipelineOptions) -> FnApiRunner | None:
     provision.pipeline_options.update(
         {"default_sdk_harness_log_level": options.view_as(WorkerOptions).default_sdk_harness_log_level})
     return FnApiRunner(provision_info=ExtendedProvisionInfo(provision))
+
+
+def beam_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    return beam.Pipeline(runner=pipeline_runner(options), options=options)
 
 
 def join(directory: str, *names: str) -> str:

@@ -31,7 +31,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.io.parquetio import ReadFromParquet
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import join, pipeline_options, pipeline_runner, prepare_output, write_rows, write_text
+from pipelines.launch import beam_pipeline, join, pipeline_options, prepare_output, write_rows, write_text
 from relxdata.corpora import MANIFEST, check_corpus, manifest, shard_name
 from relxdata.errors import RelxdataError
 from relxdata.pairs import CLASS_NAMES, NEGATIVE, PAIRS, POSITIVE, draw_valid, sample_distinct
@@ -243,8 +243,7 @@ def run(argv: list[str] | None = None) -> None:
                             f"for {len(langs)} languages; use a multiple of {2 * len(langs)}")
     prepare_output(args.out, args.overwrite)
     seed, pivot = args.seed, args.pivot
-    options = pipeline_options(pipeline_args)
-    with beam.Pipeline(runner=pipeline_runner(options), options=options) as pipeline:
+    with beam_pipeline(pipeline_options(pipeline_args)) as pipeline:
         rows = pipeline | "Read" >> ReadFromParquet(join(args.corpus, "part-*.parquet"), columns=ROW_COLUMNS)
         wanted = rows | "InLanguages" >> beam.Filter(lambda row: row["lang"] in (pivot, *langs))
         positive = (wanted

@@ -26,7 +26,7 @@ from typing import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import (ShardProgress, is_local_run, join, pipeline_runner, prepare_output, write_rows,
+from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, join, prepare_output, write_rows,
                               write_text)
 from pipelines.sentences import add_dump_arguments, open_input, prepare_dump_job, sum_counts
 from relxdata import kb, sqldump
@@ -391,7 +391,7 @@ def run(argv: list[str] | None = None) -> None:
     prepare_output(args.out, args.overwrite)
     progress = ShardProgress(join(args.out, "quarantine"), {unit.index: unit.pages for unit in plan.units},
                              is_local_run(job.options))
-    with progress, beam.Pipeline(runner=pipeline_runner(job.options), options=job.options) as pipeline:
+    with progress, beam_pipeline(job.options) as pipeline:
         extracted = (pipeline
                      | "WorkUnits" >> beam.Create(plan.units)
                      | "Distribute" >> beam.Reshuffle()

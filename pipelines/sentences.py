@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import (ShardProgress, is_local_run, join, pipeline_options, pipeline_runner, prepare_output,
+from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, join, pipeline_options, prepare_output,
                               write_rows, write_text)
 from relxdata.corpora import MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, file_fingerprint, manifest, shard_name
 from relxdata.dumps import DumpPlan, WorkUnit, plan_dump, read_unit
@@ -184,7 +184,7 @@ def run(argv: list[str] | None = None) -> None:
     prepare_output(args.out, args.overwrite)
     shards = len(plan.units)
     progress = ShardProgress(args.out, {unit.index: unit.pages for unit in plan.units}, is_local_run(job.options))
-    with progress, beam.Pipeline(runner=pipeline_runner(job.options), options=job.options) as pipeline:
+    with progress, beam_pipeline(job.options) as pipeline:
         _ = (pipeline
              | "WorkUnits" >> beam.Create(plan.units)
              | "ExtractSentences" >> ExtractSentences(plan, job.config, args.out)
