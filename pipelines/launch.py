@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
+import sys
 import threading
+from typing import Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -13,10 +16,11 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
+from apache_beam.runners.worker import data_plane
 from tqdm import tqdm
 
 from relxdata.corpora import MANIFEST, write_shard
-from relxdata.errors import RelxdataError
+from relxdata.errors import RelxdataError, user_error_names
 
 # The DirectRunner may hand a pipeline to Prism, which downloads a binary: run in-process instead.
 IN_PROCESS_RUNNER = "FnApiRunner"
@@ -37,9 +41,10 @@ def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
             direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
         harness = options.view_as(WorkerOptions)
         if harness.default_sdk_harness_log_level is None:
-            # Local worker processes would otherwise log every gRPC channel they open, and warn about
-            # Dataflow-only settings; their errors still reach the terminal.
-            harness.default_sdk_harness_log_level = "ERROR"
+            # Local worker processes would otherwise log every gRPC channel they open, warn about
+            # Dataflow-only settings, and log each failure's traceback before the runner raises it
+            # (with that same traceback) to the command.
+            harness.default_sdk_harness_log_level = "CRITICAL"
     return options
 
 
@@ -47,10 +52,32 @@ def is_local_run(options: PipelineOptions) -> bool:
     return options.view_as(StandardOptions).runner == IN_PROCESS_RUNNER
 
 
+class SerializedFlushOutputStream(data_plane.TimeBasedBufferingClosableOutputStream):
+    """Beam's time-flushed data stream, with writes kept out of a flush in progress.
+
+    Beam's own (2.77) flushes from a timer thread as `callback(self.get()); self._clear()` under a
+    lock that only other flushes take, so whatever a writer appends between the two is wiped
+    unsent, silently. The local runner sends each worker its input through such a stream, flushed
+    every second: on an overloaded machine, where sending takes longer, whole chunks of a join's
+    elements vanish (docs/performance.md). Writing under the flush lock closes that window.
+    """
+
+    def write(self, b, nested=False):
+        with self._flush_lock:
+            super().write(b, nested)
+
+
+def guard_data_channel() -> None:
+    """Make Beam's gRPC data channels in this process build `SerializedFlushOutputStream`s."""
+    # `ClosableOutputStream.create` looks the class up in data_plane's globals when a stream is made.
+    data_plane.TimeBasedBufferingClosableOutputStream = SerializedFlushOutputStream
+
+
 def pipeline_runner(options: PipelineOptions) -> FnApiRunner | None:
     """The in-process runner for local runs, None (the runner the options name) for the others."""
     if not is_local_run(options):
         return None
+    guard_data_channel()
     # FnApiRunner hands its worker processes no pipeline options, so they would log at INFO whatever
     # --default_sdk_harness_log_level says; the options travel in the provision info instead.
     provision = beam_provision_api_pb2.ProvisionInfo(retrieval_token="unused-retrieval-token")
@@ -59,8 +86,73 @@ def pipeline_runner(options: PipelineOptions) -> FnApiRunner | None:
     return FnApiRunner(provision_info=ExtendedProvisionInfo(provision))
 
 
-def beam_pipeline(options: PipelineOptions) -> beam.Pipeline:
-    return beam.Pipeline(runner=pipeline_runner(options), options=options)
+# The lines of a (chained) Python traceback after its first.
+TRACEBACK = re.compile(rb"$|\s|During handling of the above|The above exception|[\w.]+: ")
+
+
+class QuietWorkers:
+    """Keeps what local worker processes print about a user error off the terminal.
+
+    A worker prints the whole traceback of a failed bundle to the stderr it inherited, before the
+    runner raises the same error to the command, which reports a user error (a RelxdataError) as
+    one line. While a local pipeline runs, file descriptor 2 feeds a thread that passes everything
+    through but traceback blocks that end in a user error, and Beam's import-time noise.
+    """
+
+    NOISE = (b"WARNING:root:apitools not found", b"INFO:__main__:Logging handler created.")
+
+    def __init__(self, enabled: bool, user_errors: tuple[str, ...]):
+        self.enabled = enabled
+        self.user_errors = tuple(name.encode() + b": " for name in user_errors)
+
+    def __enter__(self):
+        if self.enabled:
+            sys.stderr.flush()
+            self._terminal = os.dup(2)
+            reader, writer = os.pipe()
+            os.dup2(writer, 2)
+            os.close(writer)
+            self._thread = threading.Thread(target=self._filter, args=(reader,), daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.enabled:
+            sys.stderr.flush()
+            os.dup2(self._terminal, 2)  # the pipe's last writer in this process is gone: the thread sees its end
+            self._thread.join(5)
+            os.close(self._terminal)
+
+    def _filter(self, reader: int) -> None:
+        pending, block = b"", []
+        with os.fdopen(reader, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 16):
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line.startswith(b"Traceback (most recent call last):") or (block and TRACEBACK.match(line)):
+                        block.append(line)
+                        continue
+                    self._pass(block)
+                    block = []
+                    if not line.startswith(self.NOISE):
+                        os.write(self._terminal, line + b"\n")
+                if pending and not block:  # a progress bar redraws without a newline
+                    os.write(self._terminal, pending)
+                    pending = b""
+        self._pass(block + ([pending] if pending else []))
+
+    def _pass(self, block: list[bytes]) -> None:
+        if block and not any(name in line for line in block for name in self.user_errors):
+            os.write(self._terminal, b"\n".join(block) + b"\n")
+
+
+@contextlib.contextmanager
+def beam_pipeline(options: PipelineOptions) -> Iterator[beam.Pipeline]:
+    """A pipeline that runs when the `with` block ends, on the runner the options name."""
+    with (QuietWorkers(is_local_run(options), tuple(sorted(user_error_names()))),
+          beam.Pipeline(runner=pipeline_runner(options), options=options) as pipeline):
+        yield pipeline
 
 
 def join(directory: str, *names: str) -> str:
@@ -84,9 +176,10 @@ def write_text(path: str, text: str) -> None:
 
 def prepare_output(out: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old output unless asked to replace it."""
-    old = [match.path for result in FileSystems.match([join(out, MANIFEST), join(out, "part-*"),
-                                                       join(out, "*", "part-*")])
-           for match in result.metadata_list]
+    # A corpus job keeps its sentence shards (with their own side outputs) one level down.
+    patterns = [join(out, MANIFEST), join(out, "part-*"), join(out, "*", MANIFEST), join(out, "*", "part-*"),
+                join(out, "*", "*", "part-*")]
+    old = [match.path for result in FileSystems.match(patterns) for match in result.metadata_list]
     if old and not overwrite:
         raise RelxdataError(f"{out} already holds an output ({len(old)} files); pass --overwrite to replace it")
     if old:

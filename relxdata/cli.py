@@ -11,14 +11,19 @@ import sys
 
 import relxdata
 from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
-from relxdata.errors import RelxdataError
+from relxdata.errors import RelxdataError, user_error_names
 from relxdata.relations import NO_RELATION
 
 JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "pairs": "pipelines.pairs"}
-# Beam re-raises a worker's exception as text inside its own; find a user error in it.
-_WRAPPED_USER_ERROR = re.compile(r"(?:DumpError|RelxdataError): (.+)")
 # ...and appends the step it was running.
 _BEAM_STEP = re.compile(r"( \[while running '[^']*'\])+$")
+
+
+def _wrapped_user_error(text: str) -> str | None:
+    """The message of a user error (a RelxdataError of any kind) inside an exception's text: Beam
+    re-raises a worker's exception as text inside its own, as `module.ClassName: message`."""
+    wrapped = re.search(r"\b(?:%s): (.+)" % "|".join(sorted(user_error_names())), text)
+    return wrapped.group(1) if wrapped else None
 
 
 def _user_message(text: str) -> str:
@@ -112,8 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # Beam's local workers warn about a staging directory that in-process runs never use.
-    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+    # Beam's local workers warn about a staging directory that in-process runs never use, and the
+    # runner logs a failed bundle's traceback before it raises the same error to us.
+    for name in ("apache_beam.runners.portability.local_job_service", "apache_beam.runners.worker",
+                 "apache_beam.runners.common"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # Importing Beam warns that Google Cloud's optional client libraries are missing; only a
+    # Dataflow run needs them, and it installs them (`relxdata[dataflow]`).
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: not record.getMessage().startswith("apitools not found"))
     try:
         if argv and argv[0] == "run":
             _run_job(argv[1:])
@@ -155,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         print("relxdata: interrupted; the output has no manifest and is incomplete", file=sys.stderr)
         return 130
     except Exception as exc:
-        wrapped = _WRAPPED_USER_ERROR.search(str(exc))
-        if wrapped is None:
+        message = _wrapped_user_error(str(exc))
+        if message is None:
             raise
-        print(f"relxdata: error: {_user_message(wrapped.group(1))}", file=sys.stderr)
+        print(f"relxdata: error: {_user_message(message)}", file=sys.stderr)
         return 2
 
 

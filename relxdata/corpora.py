@@ -28,6 +28,8 @@ REDIRECTS = pa.schema([
     ("lang", pa.string()), ("page_id", pa.int64()), ("title", pa.string()), ("ns", pa.int32()),
     ("target", pa.string()), ("fragment", pa.string()),
 ])
+# Every page of the kept namespaces, with or without sentences: what link targets can arrive at.
+ARTICLES = pa.schema([("lang", pa.string()), ("page_id", pa.int64()), ("title", pa.string())])
 QUARANTINE = pa.schema([
     ("lang", pa.string()), ("page_id", pa.int64()), ("ns", pa.int32()), ("title", pa.string()),
     ("reason", pa.string()), ("detail", pa.string()), ("wikitext", pa.string()),
@@ -67,6 +69,11 @@ def write_shard(rows: list[dict], schema: pa.Schema, sink: BinaryIO) -> None:
     """Write rows as one zstd Parquet file; the same rows always give the same bytes."""
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, sink, compression=COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+
+
+def read_shard(source: BinaryIO, columns: list[str] | None = None) -> list[dict]:
+    """The rows of one shard, only `columns` (all when None), in file order."""
+    return pq.read_table(source, columns=columns).to_pylist()
 
 
 def read_rows(directory: str) -> list[dict]:

@@ -1,9 +1,10 @@
 """Distant supervision: a sentence whose two linked entities have a knowledge-base fact is a row.
 
 Every ordered pair of distinct entities in a sentence is matched against the facts between them;
-each fact of the relation inventory gives one relx-distant row with the statement's direction
-(entity1 is the subject). Pairs with no such fact may be kept as `no_relation` negatives, chosen
-by a hash of the seed and the pair, so the choice is the same on every runner.
+each fact of the relation inventory labels the pair once, in the statement's direction (entity1 is
+the subject), and becomes a relx-distant row when it meets the sentence's text. Pairs with no such
+fact may be kept as `no_relation` negatives, chosen by a hash of the seed and the pair, so the
+choice is the same on every runner.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True)
+class SentenceKey:
+    """Where a sentence lies: all that the joins carry of it."""
+
+    lang: str
+    page_id: int
+    sent_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class SentenceRef:
     """What a row needs to know about the sentence it comes from."""
 
@@ -38,6 +48,19 @@ class SentenceRef:
     page_title: str
     sent_index: int
     text: str
+
+    @property
+    def key(self) -> SentenceKey:
+        return SentenceKey(self.lang, self.page_id, self.sent_index)
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """A row before it meets its sentence's text: two mentions in the statement's direction."""
+
+    entity1: Mention
+    entity2: Mention
+    relation: Relation
 
 
 def mentions(links: Iterable[dict], qids: Mapping[str, str]) -> list[Mention]:
@@ -62,24 +85,24 @@ def entity_pairs(found: list[Mention]) -> Iterator[tuple[Mention, Mention]]:
             yield first, second
 
 
-def fact_rows(sentence: SentenceRef, first: Mention, second: Mention, facts: Iterable[Fact],
-              relations: Mapping[str, Relation]) -> list[dict]:
-    """One row per fact of the inventory between the two entities, in a stable order."""
+def labelled_pairs(first: Mention, second: Mention, facts: Iterable[Fact],
+                   relations: Mapping[str, Relation]) -> list[Labelled]:
+    """One labelled pair per fact of the inventory between the two entities, in a stable order."""
     by_qid = {first.qid: first, second.qid: second}
-    rows = []
+    labelled = []
     for fact in sorted(set(facts), key=lambda f: (f.subject, f.property, f.object)):
         relation = relations.get(fact.property)
         if relation is None or {fact.subject, fact.object} != set(by_qid):
             continue
-        rows.append(_row(sentence, by_qid[fact.subject], by_qid[fact.object], relation))
-    return rows
+        labelled.append(Labelled(by_qid[fact.subject], by_qid[fact.object], relation))
+    return labelled
 
 
-def negative_row(sentence: SentenceRef, first: Mention, second: Mention) -> dict:
-    return _row(sentence, first, second, Relation(NO_RELATION, NO_RELATION, NO_RELATION_NAME))
+def negative(first: Mention, second: Mention) -> Labelled:
+    return Labelled(first, second, Relation(NO_RELATION, NO_RELATION, NO_RELATION_NAME))
 
 
-def keeps_negative(sentence: SentenceRef, first: Mention, second: Mention, rate: float, seed: int) -> bool:
+def keeps_negative(sentence: SentenceKey, first: Mention, second: Mention, rate: float, seed: int) -> bool:
     """Whether this fact-less pair is sampled as a negative: a hash, uniform in [0, 1), below `rate`."""
     if rate <= 0.0:
         return False
@@ -88,7 +111,8 @@ def keeps_negative(sentence: SentenceRef, first: Mention, second: Mention, rate:
     return draw < rate
 
 
-def _row(sentence: SentenceRef, entity1: Mention, entity2: Mention, relation: Relation) -> dict:
+def make_row(sentence: SentenceRef, labelled: Labelled) -> dict:
+    entity1, entity2, relation = labelled.entity1, labelled.entity2, labelled.relation
     return {
         "id": row_id(sentence.lang, sentence.page_id, sentence.sent_index, entity1.qid, entity2.qid,
                      relation.relation),

@@ -7,3 +7,8 @@ class RelxdataError(Exception):
 
 class DumpError(RelxdataError):
     """A dump file is truncated, corrupt or not a MediaWiki XML export."""
+
+
+def user_error_names(cls: type = RelxdataError) -> set[str]:
+    """The class names of every kind of RelxdataError, as a re-raised traceback's text shows them."""
+    return {cls.__name__}.union(*(user_error_names(sub) for sub in cls.__subclasses__()))

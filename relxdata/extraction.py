@@ -29,7 +29,7 @@ class UnitOutput:
 
     sentences: list[dict] = field(default_factory=list)
     # (page_id, title) of every page of the kept namespaces, with or without sentences: link targets.
-    articles: list[tuple[int, str]] = field(default_factory=list)
+    articles: list[dict] = field(default_factory=list)
     redirects: list[dict] = field(default_factory=list)
     quarantine: list[dict] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -65,7 +65,7 @@ class PageExtractor:
         if page.ns not in self.config.namespaces:
             counts["pages.skipped.namespace"] += 1
             return
-        output.articles.append((page.page_id, page.title))
+        output.articles.append({"lang": lang, "page_id": page.page_id, "title": page.title})
         size = len(page.text.encode("utf-8"))
         if size > self.config.max_page_bytes:
             self._quarantine(page, "too_large", f"{size} bytes of wikitext", output)

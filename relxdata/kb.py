@@ -1,17 +1,17 @@
 """Knowledge bases: every source of (subject, property, object) facts behind one interface.
 
 Wikidata comes three ways, and all three give the same facts: the JSON dump (`latest-all.json`,
-one entity per line, read in parallel by line ranges), the truthy N-Triples dump and a SPARQL
-endpoint. "Truthy" is Wikidata's own notion: per property the best-ranked statements (preferred
+one entity per line, read in parallel by byte ranges of the file), the truthy N-Triples dump and a
+SPARQL endpoint. "Truthy" is Wikidata's own notion: per property the best-ranked statements (preferred
 if there are any, else normal, never deprecated), of which only item-valued ones become facts.
 Subjects are items too: statements about properties and lexemes describe the schema, not the world.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import io
+import os
 import re
 import time
 import urllib.error
@@ -26,6 +26,8 @@ from SPARQLWrapper import JSON, POST, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 
 from relxdata import __version__
+from relxdata.bzip2_ranges import (Bzip2Blocks, Bzip2Error, Chunk, LinesOwned, block_place,
+                                   check_bzip2_ends)
 from relxdata.dumps import DECOMPRESSION_ERRORS, Compression, Opener, open_local
 from relxdata.errors import RelxdataError
 
@@ -101,19 +103,26 @@ def entity_sitelink(entity: dict, site: str) -> str | None:
 
 
 # --- line-oriented dumps in ranges ---------------------------------------------------------------------
+#
+# A range is cut from the file's bytes, never from the decompressed data, so planning reads nothing
+# but the file's size and ends. Each worker finds its own line starts: a range owns each line that
+# starts right after a newline at a byte offset in [start, end) of an uncompressed file, or in a
+# bzip2 block whose first bit lies in compressed bytes [start, end); range 0 also owns the first line.
+# relxdata.bzip2_ranges finds the blocks and says why every line has exactly one owner.
 
 @dataclass(frozen=True)
 class JsonDumpRange:
-    """Decompressed bytes `start:end` of a dump (end None: to the end), always whole lines.
+    """A part of a dump to read on its own: bytes `start:end` of the file (end None: to the end).
 
-    `bzip2_blocks` is the part of indexed_bzip2's (compressed bit offset, decompressed offset) map
-    that covers the range, so a worker seeks straight to it without holding the whole dump's map.
+    `compressed` True: compressed byte offsets of a bzip2 file, whose blocks a worker finds itself;
+    False: byte offsets of an uncompressed file; `JsonDumpRange(0, 0, None)` is the whole dump,
+    whatever its compression.
     """
 
     index: int
     start: int
     end: int | None
-    bzip2_blocks: tuple[tuple[int, int], ...] = ()
+    compressed: bool = False
 
 
 WHOLE = JsonDumpRange(0, 0, None)
@@ -121,52 +130,29 @@ WHOLE = JsonDumpRange(0, 0, None)
 
 def plan_json_dump(path: str, parts: int, *, opener: Opener = open_local,
                    parallelization: int = 0) -> list[JsonDumpRange]:
-    """Cut a dump into at most `parts` ranges of whole lines; every line falls in exactly one.
+    """Cut a dump into at most `parts` byte ranges; every line falls in exactly one.
 
-    A bzip2 dump is decompressed once here to learn its block offsets; a gzip dump stays one
-    range, since workers could only seek in it by decompressing from the start.
-    `parallelization` is the number of decompression threads (0: all cores).
+    Planning reads only the file's size and, for bzip2, its first and last few bytes (a file that
+    does not end with an end-of-stream marker is refused as truncated), so it costs the same for a
+    100 GB dump as for a small one. A gzip dump stays one range, since workers could only seek in it
+    by decompressing from the start. `parallelization` (decompression threads, 0: all cores) only
+    matters when reading; it is accepted here for symmetry.
     """
     if parts < 1:
         raise ValueError("parts must be positive")
-    with _decompressed(path, opener, parallelization) as opened:
-        if parts == 1 or opened.compression is Compression.GZIP:
+    with _raw_file(path, opener) as (raw, compression, size):
+        if compression is Compression.BZIP2:
+            with _bzip2_errors_as_ours():
+                check_bzip2_ends(path, raw, size)
+        elif compression is Compression.GZIP:
             return [WHOLE]
-        blocks: list[tuple[int, int]] = []
-        size = opened.compressed_size
-        if opened.compression is Compression.BZIP2:
-            size = sum(len(chunk) for chunk in opened.chunks(0, None))
-            blocks = sorted(opened.stream.block_offsets().items())
-        starts = [0]
-        for part in range(1, parts):
-            start = _line_start_at_or_after(opened.stream, max(size * part // parts, 1))
-            if start is not None and start < size and start > starts[-1]:
-                starts.append(start)
-    ends: list[int | None] = [*starts[1:], None]
-    return [JsonDumpRange(i, start, end, _blocks_covering(blocks, start, end))
-            for i, (start, end) in enumerate(zip(starts, ends))]
-
-
-def _line_start_at_or_after(stream: BinaryIO, target: int) -> int | None:
-    stream.seek(target - 1)
-    position = target - 1
-    while chunk := stream.read(1 << 16):
-        newline = chunk.find(b"\n")
-        if newline >= 0:
-            return position + newline + 1
-        position += len(chunk)
-    return None
-
-
-def _blocks_covering(blocks: list[tuple[int, int]], start: int, end: int | None) -> tuple[tuple[int, int], ...]:
-    """From the block holding `start` to the first block boundary at or after `end`, which
-    indexed_bzip2 takes for the end of the data."""
-    if not blocks:
-        return ()
-    decompressed = [offset for _, offset in blocks]
-    first = bisect.bisect_right(decompressed, start) - 1
-    last = len(blocks) - 1 if end is None else bisect.bisect_left(decompressed, end)
-    return tuple(blocks[first: last + 1])
+    parts = min(parts, size)
+    if parts <= 1:
+        return [WHOLE]
+    compressed = compression is Compression.BZIP2
+    cuts: list[int | None] = [size * part // parts for part in range(parts)]
+    cuts.append(None)
+    return [JsonDumpRange(index, cuts[index], cuts[index + 1], compressed) for index in range(parts)]
 
 
 def iter_entities(path: str, *, opener: Opener = open_local, parallelization: int = 0) -> Iterator[dict]:
@@ -176,29 +162,40 @@ def iter_entities(path: str, *, opener: Opener = open_local, parallelization: in
 
 def read_json_dump_range(path: str, part: JsonDumpRange, *, opener: Opener = open_local,
                          parallelization: int = 0) -> Iterator[dict]:
-    """The entities whose lines lie in `part`; the dump's '[' and ']' lines are checked, not yielded."""
-    opened, closed, offset = part.start > 0, False, part.start
-    for offset, line in _lines(path, part, opener, parallelization):
-        line = line.strip()
-        if not line:
-            continue
-        if not opened:
-            if line != b"[":
-                raise KnowledgeBaseError(f"{path}: does not start with a '[' line; not a Wikidata JSON dump")
-            opened = True
-        elif line == b"]":
-            closed = True
-        elif closed:
-            raise KnowledgeBaseError(f"{path}: data after the closing ']' at decompressed byte {offset}")
-        else:
-            try:
-                entity = orjson.loads(memoryview(line)[:-1] if line.endswith(b",") else line)  # no copy
-            except orjson.JSONDecodeError as exc:
-                raise KnowledgeBaseError(f"{path}: the line at decompressed byte {offset} is not JSON "
-                                         f"({exc}); the dump is truncated or corrupt") from None
-            yield entity
-    if part.end is None and not closed:
-        raise KnowledgeBaseError(f"{path}: truncated: no closing ']' after the line at decompressed byte {offset}")
+    """The entities whose lines `part` owns, in dump order; the dump's '[' and ']' lines are checked,
+    not yielded. The range that owns the first line checks the '['; the one that owns the last line
+    that is not blank checks that it is the ']' and that only blanks follow."""
+    first = part.start == 0
+    with _owned_lines(path, part, opener, parallelization) as (lines, where):
+        opened, closed, last = not first, False, None
+        for key, begin, line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            if not opened:
+                if line != b"[":
+                    raise KnowledgeBaseError(f"{path}: does not start with a '[' line; not a Wikidata JSON dump")
+                opened = True
+            elif line == b"]":
+                closed = True
+            elif closed:
+                raise KnowledgeBaseError(f"{path}: data after the closing ']' at {where(key, begin)}")
+            else:
+                try:
+                    entity = orjson.loads(memoryview(line)[:-1] if line.endswith(b",") else line)  # no copy
+                except orjson.JSONDecodeError as exc:
+                    raise KnowledgeBaseError(f"{path}: the line at {where(key, begin)} is not JSON "
+                                             f"({exc}); the dump is truncated or corrupt") from None
+                yield entity
+            last = key, begin
+        if first and not opened:
+            raise KnowledgeBaseError(f"{path}: does not start with a '[' line; not a Wikidata JSON dump")
+        if last is not None:  # was ours the last line that is not blank? Only what follows tells.
+            follow = lines.next_nonblank()
+            if closed and follow is not None:
+                raise KnowledgeBaseError(f"{path}: data after the closing ']' at {where(*follow)}")
+            if not closed and follow is None:
+                raise KnowledgeBaseError(f"{path}: truncated: no closing ']' after the line at {where(*last)}")
 
 
 def read_truthy_ntriples(path: str, properties: frozenset[str], *, opener: Opener = open_local,
@@ -209,7 +206,7 @@ def read_truthy_ntriples(path: str, properties: frozenset[str], *, opener: Opene
     offset, line = 0, b""
     seen: set[bytes] = set()  # one entity's triples are contiguous, so repeats are found among them
     subject = b""
-    for offset, line in _lines(path, WHOLE, opener, parallelization):
+    for offset, line in _lines(path, opener, parallelization):
         match = _TRUTHY.fullmatch(line)
         if match is None or match[2] not in wanted:
             continue
@@ -225,6 +222,61 @@ def read_truthy_ntriples(path: str, properties: frozenset[str], *, opener: Opene
         raise KnowledgeBaseError(f"{path}: truncated: the last line (decompressed byte {offset}) is cut off")
 
 
+def _decompressed_place(key: int, offset: int) -> str:
+    return f"decompressed byte {key + offset}"
+
+
+@contextlib.contextmanager
+def _owned_lines(path: str, part: JsonDumpRange, opener: Opener,
+                 parallelization: int) -> Iterator[tuple[LinesOwned, Callable[[int, int], str]]]:
+    """The lines `part` owns, and how to name a place in them."""
+    if part == WHOLE:
+        with _decompressed(path, opener, parallelization) as opened, contextlib.closing(opened.chunks()) as chunks:
+            yield LinesOwned(chunks, True), _decompressed_place
+        return
+    with _raw_file(path, opener) as (raw, compression, size):
+        if part.compressed:
+            if compression is not Compression.BZIP2:
+                raise KnowledgeBaseError(f"{path}: planned as a bzip2 file in compressed byte ranges, "
+                                         "but it is not bzip2 (any more)")
+            blocks = Bzip2Blocks(path, raw, size, parallelization or os.cpu_count() or 1)
+            chunks, place = blocks.range_chunks(part.start, part.end), block_place
+        else:
+            if compression is not Compression.NONE:
+                raise KnowledgeBaseError(f"{path}: planned as an uncompressed file in byte ranges, "
+                                         f"but it is {compression.value} (now)")
+            chunks, place = _file_chunks(raw, size, part.start, part.end), _decompressed_place
+        with contextlib.closing(chunks), _bzip2_errors_as_ours():  # closing stops the threads that decode ahead
+            yield LinesOwned(chunks, part.start == 0), place
+
+
+@contextlib.contextmanager
+def _bzip2_errors_as_ours() -> Iterator[None]:
+    """bzip2_ranges knows nothing of knowledge bases: its errors become ours, word for word."""
+    try:
+        yield
+    except Bzip2Error as exc:
+        raise KnowledgeBaseError(str(exc)) from None
+
+
+def _lines(path: str, opener: Opener, parallelization: int) -> Iterator[tuple[int, bytes]]:
+    """(decompressed offset, line without its newline) for each line of the whole file."""
+    with _decompressed(path, opener, parallelization) as opened:
+        for key, offset, line in LinesOwned(opened.chunks(), True):
+            yield key + offset, line
+
+
+def _file_chunks(raw: BinaryIO, size: int, start: int, end: int | None) -> Iterator[Chunk]:
+    """An uncompressed file from byte `start`: the newlines before byte `end` lie in the range."""
+    if end is not None and start >= min(end, size):
+        return
+    raw.seek(start)
+    position = start
+    while chunk := raw.read(CHUNK):
+        yield position, chunk, len(chunk) if end is None else max(0, min(len(chunk), end - position))
+        position += len(chunk)
+
+
 @dataclass(frozen=True)
 class _Opened:
     path: str
@@ -232,26 +284,19 @@ class _Opened:
     compression: Compression
     compressed_size: int
 
-    def chunks(self, start: int, end: int | None) -> Iterator[bytes]:
-        """Decompressed bytes `start:end` in chunks; damage becomes an error that says where."""
-        position = start
+    def chunks(self) -> Iterator[Chunk]:
+        """All the decompressed bytes, as chunks keyed by their decompressed offset; damage becomes an
+        error that says where."""
+        position = 0
         try:
-            if start:
-                self.stream.seek(start)
-            while end is None or position < end:
-                chunk = self.stream.read(CHUNK if end is None else min(CHUNK, end - position))
-                if not chunk:
-                    break
+            while chunk := self.stream.read(CHUNK):
+                yield position, chunk, len(chunk)
                 position += len(chunk)
-                yield chunk
         except DECOMPRESSION_ERRORS as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise KnowledgeBaseError(f"{self.path}: unreadable after byte {position} of the decompressed data "
                                      f"({reason}); the file is truncated or corrupt") from None
-        if end is not None and position < end:
-            raise KnowledgeBaseError(f"{self.path}: ends at decompressed byte {position}, before {end}; "
-                                     "was it truncated since the plan was made?")
-        if end is None and self.compression is Compression.GZIP:
+        if self.compression is Compression.GZIP:
             # rapidgzip may take a cut deflate stream for the end of the data; where it stopped tells.
             stopped = self.stream.tell_compressed() // 8
             if stopped < self.compressed_size:
@@ -260,8 +305,8 @@ class _Opened:
 
 
 @contextlib.contextmanager
-def _decompressed(path: str, opener: Opener, parallelization: int,
-                  blocks: tuple[tuple[int, int], ...] = ()) -> Iterator[_Opened]:
+def _raw_file(path: str, opener: Opener) -> Iterator[tuple[BinaryIO, Compression, int]]:
+    """The file as it is stored, its compression (by its first bytes) and its size."""
     try:
         raw = opener(path)
     except OSError as exc:
@@ -271,34 +316,24 @@ def _decompressed(path: str, opener: Opener, parallelization: int,
         size = raw.seek(0, io.SEEK_END)
         raw.seek(0)
         if magic == b"BZh":
-            with indexed_bzip2.open(raw, parallelization=parallelization) as stream:
-                if blocks:
-                    stream.set_block_offsets(dict(blocks))
-                yield _Opened(path, stream, Compression.BZIP2, size)
+            yield raw, Compression.BZIP2, size
         elif magic[:2] == b"\x1f\x8b":
-            with rapidgzip.open(raw, parallelization=parallelization) as stream:
-                yield _Opened(path, stream, Compression.GZIP, size)
+            yield raw, Compression.GZIP, size
         else:
-            yield _Opened(path, raw, Compression.NONE, size)
+            yield raw, Compression.NONE, size
 
 
-def _lines(path: str, part: JsonDumpRange, opener: Opener, parallelization: int) -> Iterator[tuple[int, bytes]]:
-    """(decompressed offset, line without its newline) for each line of the range."""
-    with _decompressed(path, opener, parallelization, part.bzip2_blocks) as opened:
-        offset, pending = part.start, []
-        for chunk in opened.chunks(part.start, part.end):
-            pieces = chunk.split(b"\n")
-            if len(pieces) == 1:
-                pending.append(chunk)
-                continue
-            pending.append(pieces[0])
-            pieces[0] = b"".join(pending)
-            pending = [pieces.pop()]
-            for line in pieces:
-                yield offset, line
-                offset += len(line) + 1
-        if last := b"".join(pending):
-            yield offset, last
+@contextlib.contextmanager
+def _decompressed(path: str, opener: Opener, parallelization: int) -> Iterator[_Opened]:
+    with _raw_file(path, opener) as (raw, compression, size):
+        if compression is Compression.BZIP2:
+            with indexed_bzip2.open(raw, parallelization=parallelization) as stream:
+                yield _Opened(path, stream, compression, size)
+        elif compression is Compression.GZIP:
+            with rapidgzip.open(raw, parallelization=parallelization) as stream:
+                yield _Opened(path, stream, compression, size)
+        else:
+            yield _Opened(path, raw, compression, size)
 
 
 # --- file-backed knowledge bases --------------------------------------------------------------------------

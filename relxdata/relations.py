@@ -3,6 +3,7 @@
 The inventory is data, one JSON object a line, the same lines `relxdata relations` prints:
     {"category": "P36_P1376", "relation": "P1376", "relation_name": "capital of"}
 A category is either one property or several merged ones; every row keeps its own property.
+Blank lines and lines starting with `#` (comments, e.g. where the labels come from) are skipped.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def load_relations(path: str | None = None) -> RelationInventory:
             raise RelxdataError(f"cannot read the relation inventory {path}: {exc.strerror}") from None
         source = path
     relations = [_parse_line(line, source, number) for number, line in enumerate(text.splitlines(), 1)
-                 if line.strip()]
+                 if line.strip() and not line.lstrip().startswith("#")]
     if not relations:
         raise RelxdataError(f"{source}: the relation inventory is empty")
     seen: dict[str, str] = {}

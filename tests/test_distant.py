@@ -1,8 +1,8 @@
 """Distant supervision rows: which rows a sentence and a set of facts give, exactly."""
 
 from relxdata.corpora import row_id
-from relxdata.distant import (Mention, SentenceRef, entity_pairs, fact_rows, keeps_negative, mentions, negative_row,
-                              pair_key)
+from relxdata.distant import (Mention, SentenceKey, SentenceRef, entity_pairs, keeps_negative, labelled_pairs,
+                              make_row, mentions, negative, pair_key)
 from relxdata.kb import Fact
 from relxdata.relations import load_relations
 
@@ -36,7 +36,7 @@ def test_mentions_are_the_first_resolved_link_of_each_entity():
 
 def test_every_fact_of_the_inventory_between_the_pair_is_a_row_in_its_direction():
     warsaw, poland, _ = mentions(LINKS, QIDS)
-    rows = fact_rows(SENTENCE, warsaw, poland, FACTS, RELATIONS)
+    rows = [make_row(SENTENCE, labelled) for labelled in labelled_pairs(warsaw, poland, FACTS, RELATIONS)]
     assert [(r["entity1"], r["relation"], r["entity2"], r["category"], r["relation_name"],
              r["entity1_indices"], r["entity2_indices"], r["entity1_text"], r["entity2_text"]) for r in rows] == [
         ("Q270", "P1376", "Q36", "P36_P1376", "capital of", [16, 22], [39, 45], "Warsaw", "Poland"),
@@ -49,21 +49,22 @@ def test_every_fact_of_the_inventory_between_the_pair_is_a_row_in_its_direction(
         "en", 7186, "Marie Curie", SENTENCE.text)
     assert first["sentence"][16:22] == "Warsaw" and first["sentence"][39:45] == "Poland"
     # The same pair seen from the other mention gives the same rows.
-    assert fact_rows(SENTENCE, poland, warsaw, reversed(FACTS), RELATIONS) == rows
+    assert labelled_pairs(poland, warsaw, reversed(FACTS), RELATIONS) == labelled_pairs(warsaw, poland, FACTS,
+                                                                                       RELATIONS)
 
 
 def test_a_pair_without_facts_gives_no_row_but_may_be_a_negative():
     warsaw, _, france = mentions(LINKS, QIDS)
-    assert fact_rows(SENTENCE, warsaw, france, FACTS, RELATIONS) == []
-    negative = negative_row(SENTENCE, warsaw, france)
-    assert (negative["entity1"], negative["entity2"], negative["relation"], negative["category"],
-            negative["relation_name"]) == ("Q270", "Q142", "no_relation", "no_relation", "no relation")
-    assert not keeps_negative(SENTENCE, warsaw, france, 0.0, 13)
-    assert keeps_negative(SENTENCE, warsaw, france, 1.0, 13)
+    assert labelled_pairs(warsaw, france, FACTS, RELATIONS) == []
+    row = make_row(SENTENCE, negative(warsaw, france))
+    assert (row["entity1"], row["entity2"], row["relation"], row["category"],
+            row["relation_name"]) == ("Q270", "Q142", "no_relation", "no_relation", "no relation")
+    assert not keeps_negative(SENTENCE.key, warsaw, france, 0.0, 13)
+    assert keeps_negative(SENTENCE.key, warsaw, france, 1.0, 13)
 
 
 def test_negative_sample_follows_the_rate_and_the_seed():
-    pairs = [(SentenceRef("en", page, "P", 0, "x"), Mention(f"Q{page}", 0, 1, "x"), Mention("Q1", 0, 1, "x"))
+    pairs = [(SentenceKey("en", page, 0), Mention(f"Q{page}", 0, 1, "x"), Mention("Q1", 0, 1, "x"))
              for page in range(1, 4001)]
     kept = [keeps_negative(*pair, 0.25, 13) for pair in pairs]
     assert 900 < sum(kept) < 1100

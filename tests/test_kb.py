@@ -1,16 +1,22 @@
 import bz2
 import gzip
 import http.server
+import io
 import json
+import os
+import pickle
+import random
+import re
 import socket
 import threading
 import time
 import urllib.parse
 import urllib.request
 
+import indexed_bzip2
 import pytest
 
-from relxdata import kb
+from relxdata import bzip2_ranges, kb
 from relxdata.errors import RelxdataError
 from relxdata.kb import Fact
 
@@ -286,19 +292,261 @@ def test_gzip_stays_one_range(tmp_path):
     assert kb.plan_json_dump(path, 8) == [kb.JsonDumpRange(0, 0, None)]
 
 
-def test_bzip2_ranges_carry_only_their_blocks(tmp_path):
+def test_plans_are_small_byte_ranges(tmp_path):
     path = write_dump(tmp_path / "dump.json.bz2", synthetic_entities(600))
+    size = (tmp_path / "dump.json.bz2").stat().st_size
     plan = kb.plan_json_dump(path, 4)
-    everything = set().union(*(r.bzip2_blocks for r in plan))
-    assert all(2 <= len(r.bzip2_blocks) < len(everything) for r in plan)
+    assert [(r.index, r.start, r.end, r.compressed) for r in plan] == [
+        (0, 0, size // 4, True), (1, size // 4, size // 2, True), (2, size // 2, size * 3 // 4, True),
+        (3, size * 3 // 4, None, True)]
+    assert pickle.loads(pickle.dumps(plan)) == plan
+    plain = write_dump(tmp_path / "dump.json", synthetic_entities(10))
+    assert all(not r.compressed for r in kb.plan_json_dump(plain, 3))
+    assert kb.plan_json_dump(path, 1) == kb.plan_json_dump(plain, 1) == [kb.WHOLE]
+
+
+def owned_lines(path, part, threads):
+    with kb._owned_lines(path, part, kb.open_local, threads) as (lines, _):
+        return [line for _, _, line in lines]
+
+
+def assert_every_line_read_once(path, parts_list, *, opener=kb.open_local):
+    """Whatever the number of parts, each line of the file is owned by exactly one range, and the
+    ranges read (last first: they are independent) give the entities of the whole dump, in dump order."""
+    whole = [entity["id"] for entity in kb.iter_entities(path, parallelization=1)]
+    with open(path, "rb") as file:
+        data = file.read()
+    lines = (bz2.decompress(data) if data.startswith(b"BZh") else data).split(b"\n")
+    for parts in parts_list:
+        plan = kb.plan_json_dump(path, parts, opener=opener, parallelization=1)
+        assert 1 <= len(plan) <= parts and plan[0].start == 0 and plan[-1].end is None
+        assert [r.end for r in plan[:-1]] == [r.start for r in plan[1:]]
+        assert [r.index for r in plan] == list(range(len(plan)))
+        threads = 1 if parts % 2 else 3  # blocks decoded one by one, or ahead in threads
+        pieces = {r.index: [e["id"] for e in kb.read_json_dump_range(path, r, opener=opener, parallelization=threads)]
+                  for r in reversed(plan)}
+        assert [qid for index in sorted(pieces) for qid in pieces[index]] == whole, parts
+        owned = [line for r in plan for line in owned_lines(path, r, threads)]
+        assert owned == lines or owned == lines[:-1] and lines[-1] == b"", parts  # the empty one after the last newline
+    return whole
 
 
 def test_real_dump_ranges(wikidata):
     path = str(wikidata / "twenty-entities-dump-layout.json.bz2")
-    whole = [entity["id"] for entity in kb.iter_entities(path)]
+    whole = assert_every_line_read_once(path, [1, 2, 3, 4, 5, 6, 7, 8, 40, 1000])
+    assert len(whole) == 20
     for parts in (2, 3, 6, 40):
         plan = kb.plan_json_dump(path, parts, parallelization=2)
         assert [e["id"] for r in plan for e in kb.read_json_dump_range(path, r, parallelization=1)] == whole
+
+
+BLOCK = 100_000 - 19  # bytes in a block of bzip2 level 1 (the input has no runs of four or more)
+
+
+def runless_text(rng, length):
+    """Letters and digits with no byte twice in a row: bzip2's run-length step leaves them as they are."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    text, previous = [], ""
+    while len(text) < length:
+        char = alphabet[rng.randrange(len(alphabet))]
+        if char != previous:
+            text.append(char)
+            previous = char
+    return "".join(text)
+
+
+def block_edge_dump(blocks=8, long_line_at=3):
+    """A dump whose level-1 bzip2 blocks end right after a newline (odd boundaries) or right before one
+    (even boundaries), with one line over two blocks long; returns (entities, the dump's bytes)."""
+    rng = random.Random(5)
+    entities, size, boundary = [], 2, 1  # size: bytes of b"[\n" and the lines so far, with their ",\n"
+    while boundary <= blocks:
+        target = BLOCK * boundary - boundary % 2  # where a newline should be
+        entity = {"type": "item", "id": f"Q{len(entities) + 1}", "claims": {}, "labels": {"en": {"value": ""}}}
+        bare = len(json.dumps(entity)) + 2
+        if boundary == long_line_at:
+            label = 2 * BLOCK + rng.randrange(BLOCK)
+            boundary = (size + bare + label) // BLOCK + 1
+        else:
+            gap = target - (size + bare - 1)  # the label that puts this line's newline on the target
+            label = rng.randrange(50, 3000)
+            if gap - label - bare < 50:
+                label, boundary = gap, boundary + 1
+        entity["labels"]["en"]["value"] = runless_text(rng, label)
+        entities.append(entity)
+        size += bare + label
+    entities.append({"type": "item", "id": f"Q{len(entities) + 1}", "claims": {}})
+    return entities, json_dump_bytes(entities)
+
+
+def test_block_edges_and_lines_longer_than_a_block(tmp_path):
+    entities_, data = block_edge_dump()
+    compressed = bz2.compress(data, 1)
+    with indexed_bzip2.open(io.BytesIO(compressed), parallelization=1) as stream:
+        stream.read()
+        starts = sorted(stream.block_offsets().values())[:-1]
+    assert starts[:4] == [0, BLOCK, 2 * BLOCK, 3 * BLOCK]  # the layout this test is about
+    assert data[BLOCK - 1:BLOCK + 1] == b"\n{" and data[2 * BLOCK - 1:2 * BLOCK + 1] == b",\n"
+    assert max(map(len, data.split(b"\n"))) > 2 * BLOCK
+    assert sum(data[start - 1:start] == b"\n" for start in starts) >= 3
+    assert sum(data[start:start + 1] == b"\n" for start in starts) >= 3
+    path = tmp_path / "edges.json.bz2"
+    path.write_bytes(compressed)
+    whole = assert_every_line_read_once(str(path), [1, 2, 3, 4, 5, 6, 7, 9, 12, 31, 200])
+    assert whole == [e["id"] for e in entities_]
+
+
+def test_chance_matches_of_the_magics_are_rejected(tmp_path, monkeypatch):
+    """Bits that look like a block's or a stream end's magic but are neither: a decoding tells."""
+    magics_in = bzip2_ranges._magics_in
+
+    def with_chance_matches(data, first, stop, base):
+        fake = [(bit, bit % 3 == 0) for bit in range((base + first) * 8 // 150_001 * 150_001 + 7, (base + stop) * 8,
+                                                         150_001) if bit >= (base + first) * 8]
+        return sorted(set(magics_in(data, first, stop, base)) | set(fake))
+
+    monkeypatch.setattr(bzip2_ranges, "_magics_in", with_chance_matches)
+    entities_, data = block_edge_dump()
+    path = tmp_path / "edges.json.bz2"
+    path.write_bytes(bz2.compress(data, 1))
+    assert with_chance_matches(path.read_bytes(), 0, 40_000, 0)[:4] == [(7, False), (32, False), (150_008, False),
+                                                                        (300_009, True)]
+    assert assert_every_line_read_once(str(path), [2, 3, 7, 40]) == [e["id"] for e in entities_]
+
+
+def test_multistream_ranges(tmp_path):
+    """Streams as parallel compressors write them, cut mid-line, of other levels, one of them empty."""
+    entities_ = synthetic_entities(400)
+    data = json_dump_bytes(entities_)
+    cuts = [0, 1, 70_000, 70_001, 250_000, 250_000, 400_000, len(data) - 2, len(data)]
+    streams = [bz2.compress(data[a:b], [1, 9, 3][n % 3]) for n, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    assert bz2.compress(b"") in streams
+    path = tmp_path / "multi.json.bz2"
+    path.write_bytes(b"".join(streams))
+    whole = assert_every_line_read_once(str(path), [1, 2, 3, 4, 5, 6, 8, 11, 50, 700])
+    assert whole == [e["id"] for e in entities_]
+
+
+def test_plain_ranges_own_lines_by_the_newline_before_them(tmp_path):
+    path = tmp_path / "dump.json"
+    path.write_bytes(json_dump_bytes(synthetic_entities(100)).replace(b",\n", b",\n\n"))  # blank lines too
+    assert_every_line_read_once(str(path), [1, 2, 3, 5, 8, 97, 10_000])
+
+
+def test_a_range_without_a_block_start_reads_nothing(tmp_path):
+    path = tmp_path / "dump.json.bz2"
+    path.write_bytes(bz2.compress(json_dump_bytes(synthetic_entities(30))))  # one block
+    plan = kb.plan_json_dump(str(path), 5)
+    assert len(plan) == 5
+    assert [len(list(kb.read_json_dump_range(str(path), r))) for r in plan] == [30, 0, 0, 0, 0]
+
+
+class CountingFile(io.RawIOBase):
+    """A read-only file that counts the bytes read from it."""
+
+    def __init__(self, inner, counts):
+        self.inner, self.counts = inner, counts
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.inner.read(len(buffer))
+        buffer[:len(data)] = data
+        self.counts["read"] += len(data)
+        return len(data)
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self.counts["seeks"] += 1
+        return self.inner.seek(offset, whence)
+
+    def tell(self):
+        return self.inner.tell()
+
+    def close(self):
+        self.inner.close()
+        super().close()
+
+
+class RepeatedStreams(io.RawIOBase):
+    """A bzip2 file made on the fly: `head`, `middle` `times` over, then `tail`; valid, as big as asked."""
+
+    def __init__(self, head, middle, times, tail):
+        self.parts = [(0, head), (len(head), middle), (len(head) + len(middle) * times, tail)]
+        self.size, self.middle, self.position = len(head) + len(middle) * times + len(tail), middle, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        self.position = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence] + offset
+        return self.position
+
+    def tell(self):
+        return self.position
+
+    def readinto(self, buffer):
+        done = 0
+        while done < len(buffer) and self.position < self.size:
+            start, data = [(start, data) for start, data in self.parts if start <= self.position][-1]
+            offset = self.position - start
+            if data is self.middle:
+                offset %= len(data)
+            piece = data[offset:offset + len(buffer) - done]
+            buffer[done:done + len(piece)] = piece
+            done += len(piece)
+            self.position += len(piece)
+        return done
+
+
+@pytest.fixture(scope="module")
+def repeated_streams():
+    """Three streams that make a dump when the middle one is repeated any number of times."""
+    rng = random.Random(9)
+    lines = [json.dumps({"type": "item", "id": f"Q{n}", "claims": {"P31": [{"mainsnak": {"datavalue": {
+        "value": {"id": f"Q{rng.randrange(10**7)}"}}}}]}, "labels": {"en": {"value": runless_text(rng, 200)}}})
+        for n in range(1, 8001)]
+    head = bz2.compress(b"[\n" + "".join(f"{line},\n" for line in lines[:10]).encode())
+    middle = bz2.compress("".join(f"{line},\n" for line in lines[10:]).encode())  # about 1.2 MB
+    tail = bz2.compress("".join(f"{line},\n" for line in lines[:9]).encode() + lines[9].encode() + b"\n]\n")
+    return head, middle, tail
+
+
+def test_planning_a_big_bzip2_dump_touches_a_bounded_part_of_it(tmp_path, repeated_streams):
+    head, middle, tail = repeated_streams
+    path = tmp_path / "latest-all.json.bz2"
+    with path.open("wb") as file:  # about 300 MB on disk
+        file.write(head)
+        for _ in range(300 * 2**20 // len(middle)):
+            file.write(middle)
+        file.write(tail)
+    counts = {"read": 0, "seeks": 0}
+    opener = lambda name: CountingFile(open(name, "rb"), counts)  # noqa: E731
+    plan = kb.plan_json_dump(str(path), 300, opener=opener)
+    assert len(plan) == 300 and plan[-1].end is None
+    assert counts["read"] < 64 and counts["seeks"] <= 4  # the header, the size and the last bytes
+    # The same for a 100 GB file, which no test could decompress on the launcher.
+    times = 100 * 2**30 // len(middle)
+    big_opener = lambda name: CountingFile(RepeatedStreams(head, middle, times, tail), counts)  # noqa: E731
+    assert RepeatedStreams(head, middle, times, tail).size > 100e9
+    planned = dict(counts)
+    counts.update(read=0, seeks=0)
+    big_plan = kb.plan_json_dump("big.json.bz2", 100_000, opener=big_opener)
+    assert counts == planned and big_plan[-1].start > 99e9
+    # A worker reads its range and a bounded stretch after it, wherever it lies.
+    for name, source, part in [(path, opener, plan[150]), ("big.json.bz2", big_opener, big_plan[50_000]),
+                               (path, opener, plan[-1])]:
+        counts.update(read=0, seeks=0)
+        ids = [e["id"] for e in kb.read_json_dump_range(str(name), part, opener=source)]
+        assert len(ids) > 1000, part
+        assert counts["read"] <= (part.end or os.path.getsize(path)) - part.start + 2 * len(middle), part
+    assert ids[-1] == "Q10"  # the last range ends the dump
 
 
 # --- damaged input ------------------------------------------------------------------------------------
@@ -329,6 +577,101 @@ def test_a_damaged_bzip2_dump_cannot_be_planned(tmp_path):
     path.write_bytes(bz2.compress(DUMP)[:-300])
     with pytest.raises(kb.KnowledgeBaseError, match=f"{path}: unreadable after byte"):
         kb.plan_json_dump(str(path), 4)
+
+
+def range_errors(path, parts):
+    """The errors of reading each range of a plan, one by one."""
+    errors = []
+    for part in kb.plan_json_dump(str(path), parts):
+        try:
+            list(kb.read_json_dump_range(str(path), part))
+        except kb.KnowledgeBaseError as exc:
+            errors.append(str(exc))
+    assert all(e.startswith(f"{path}: ") and "\n" not in e for e in errors)
+    return errors
+
+
+JSON_DAMAGE = [
+    ("cut", DUMP[:DUMP.rindex(b"\n]")], "truncated: no closing ']'"),
+    ("cut-after-a-comma", DUMP[:LINE_3], "truncated: no closing ']'"),
+    ("cut-line", DUMP[:LINE_3 + 20], "is not JSON"),
+    ("garbage", DUMP[:LINE_3] + b"<html>oops</html>,\n" + DUMP[LINE_3:], "is not JSON"),
+    ("not-a-dump", DUMP[2:], "does not start with a '\\[' line"),
+    ("after-end", DUMP + b'{"id": "Q9"}\n', "data after the closing"),
+    ("after-end-in-the-last-range", DUMP + b"\n" * 300_000 + b"x", "data after the closing"),
+]
+
+
+@pytest.mark.parametrize("name, data, message", JSON_DAMAGE)
+@pytest.mark.parametrize("suffix", [".json", ".json.bz2"])
+def test_damaged_json_dumps_read_in_ranges_are_errors(tmp_path, name, data, message, suffix):
+    path = tmp_path / f"{name}{suffix}"
+    half = len(data) // 2
+    path.write_bytes(bz2.compress(data[:half], 1) + bz2.compress(data[half:], 1) if suffix == ".json.bz2" else data)
+    for parts in (2, 3, 7, 40):
+        errors = range_errors(path, parts)
+        assert any(re.search(message, e) for e in errors), (parts, errors)
+        if suffix == ".json.bz2":
+            where = r"decompressed byte \d+ of the bzip2 block at compressed byte \d+ \(bit [0-7]\)"
+            assert re.search(where, errors[0]) or message.startswith("does not start"), errors
+        elif name == "cut-line":
+            assert errors == [f"{path}: the line at decompressed byte {LINE_3} is not JSON (unexpected end of data: "
+                              f"line 1 column 21 (char 20)); the dump is truncated or corrupt"]
+
+
+def test_a_bzip2_dump_truncated_after_planning_is_an_error_saying_where(tmp_path):
+    data = block_edge_dump()[1]
+    cut = data.index(b"\n", len(data) // 2) + 1  # streams of whole lines
+    first, second = bz2.compress(data[:cut], 1), bz2.compress(data[cut:], 1)
+    whole = first + second
+    path = tmp_path / "dump.json.bz2"
+    middle = len(first) + len(second) // 2
+    for size, message in [
+        (middle, r"truncated: the bzip2 block at compressed byte \d+ \(bit [0-7]\) does not end before the end of the "
+                 rf"file at compressed byte {middle}; the file is truncated or corrupt$"),
+        (len(whole) - 3, rf"truncated: the file ends at compressed byte {len(whole) - 3}, inside the bzip2 "
+                         r"end-of-stream marker at compressed byte \d+$"),
+        (len(first), r"truncated: no closing '\]' after the line at decompressed byte \d+ of the bzip2 block at "
+                     r"compressed byte \d+ \(bit [0-7]\)$"),  # a whole stream less: still a valid bzip2 file
+    ]:
+        path.write_bytes(whole)
+        plan = kb.plan_json_dump(str(path), 6)
+        path.write_bytes(whole[:size])
+        errors = []
+        for part in plan:
+            try:
+                list(kb.read_json_dump_range(str(path), part))
+            except kb.KnowledgeBaseError as exc:
+                errors.append(str(exc))
+        assert len(errors) == 1 and errors[0].startswith(f"{path}: ") and re.search(message, errors[0]), errors
+        if size != len(first):
+            with pytest.raises(kb.KnowledgeBaseError, match=f"{path}: unreadable after byte {size} of the compressed "
+                                                            "data, where the file ends without a bzip2 end-of-stream"):
+                kb.plan_json_dump(str(path), 6)
+
+
+def test_a_corrupt_bzip2_block_is_an_error_saying_where(tmp_path):
+    data = bytearray(bz2.compress(block_edge_dump()[1], 1))
+    data[len(data) // 2] ^= 0x10
+    path = tmp_path / "dump.json.bz2"
+    path.write_bytes(data)
+    for parts in (1, 2, 5, 30):
+        errors = range_errors(path, parts)
+        if parts == 1:  # read whole, by indexed_bzip2
+            assert errors and "truncated or corrupt" in errors[0]
+        else:
+            assert any(re.search(r"the bzip2 block at compressed byte \d+ \(bit [0-7]\) does not decode \(its CRC or "
+                                 r"format is wrong\); the file is truncated or corrupt$", e) for e in errors), errors
+
+
+def test_a_range_of_another_kind_of_file_is_an_error(tmp_path):
+    path = tmp_path / "dump.json.bz2"
+    path.write_bytes(bz2.compress(DUMP))
+    with pytest.raises(kb.KnowledgeBaseError, match="planned as an uncompressed file in byte ranges, but it is bzip2"):
+        list(kb.read_json_dump_range(str(path), kb.JsonDumpRange(1, 10, 20)))
+    path.write_bytes(DUMP)
+    with pytest.raises(kb.KnowledgeBaseError, match="planned as a bzip2 file in compressed byte ranges, but it is not"):
+        list(kb.read_json_dump_range(str(path), kb.JsonDumpRange(1, 10, 20, compressed=True)))
 
 
 def test_missing_file_is_one_line_error(tmp_path):

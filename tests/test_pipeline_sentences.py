@@ -35,7 +35,7 @@ def english(wikipedia, tmp_path_factory):
 def test_same_bytes_with_one_and_two_workers(english):
     one, two = english[1], english[2]
     names = sorted(p.relative_to(one).as_posix() for p in one.rglob("part-*.parquet"))
-    assert len(names) == 18  # 6 units, each a shard of sentences, redirects and quarantine
+    assert len(names) == 24  # 6 units, each a shard of sentences, articles, redirects and quarantine
     assert names == sorted(p.relative_to(two).as_posix() for p in two.rglob("part-*.parquet"))
     for name in names:
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
@@ -53,6 +53,13 @@ def test_manifest_accounts_for_every_page(english):
     assert document["inputs"][0]["sha256"] == "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d"
     assert document["dump"]["schema_version"] == "0.10" and document["dump"]["truncation"] is None
     assert document["config"]["runner"] == "FnApiRunner"
+    # Every page of namespace 0 that is no redirect is an article, with or without sentences.
+    articles = read_rows(str(english[1] / "articles"))
+    assert len(articles) == document["outputs"]["articles"]["rows"] == 106
+    assert {"lang": "en", "page_id": 600, "title": "Andorra"} in articles
+    # What later jobs need to apply the wiki's title rules without the dump.
+    siteinfo = document["dump"]["siteinfo"]
+    assert siteinfo["case"] == "first-letter" and ["Category", 14] in siteinfo["namespaces"]
     links = document["counts"]["links"]
     assert links["emitted"] == sum(len(row["links"]) for row in read_rows(english[1]))
     assert links["dropped"]["file"] > 0 and links["dropped"]["category"] > 0
