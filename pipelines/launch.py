@@ -119,9 +119,11 @@ class QuietWorkers:
     def __exit__(self, *exc_info):
         if self.enabled:
             sys.stderr.flush()
-            os.dup2(self._terminal, 2)  # the pipe's last writer in this process is gone: the thread sees its end
-            self._thread.join(5)
-            os.close(self._terminal)
+            os.dup2(self._terminal, 2)  # this process no longer writes into the pipe
+            # The thread ends when the workers, which hold the pipe's other writers, have exited.
+            self._thread.join(10)
+            if not self._thread.is_alive():
+                os.close(self._terminal)
 
     def _filter(self, reader: int) -> None:
         pending, block = b"", []
@@ -157,6 +159,13 @@ def beam_pipeline(options: PipelineOptions) -> Iterator[beam.Pipeline]:
 
 def join(directory: str, *names: str) -> str:
     return FileSystems.join(directory, *names)
+
+
+def is_within(path: str, directory: str) -> bool:
+    """Whether `path` is `directory` or lies under it (local paths are compared absolute)."""
+    if "://" not in path + directory:
+        path, directory = os.path.abspath(path), os.path.abspath(directory)
+    return path.rstrip("/") == directory.rstrip("/") or path.startswith(directory.rstrip("/") + "/")
 
 
 def write_rows(path: str, rows: list[dict], schema) -> None:

@@ -23,21 +23,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, join, pipeline_options, prepare_output,
-                              write_rows)
+from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, is_within, join, pipeline_options,
+                              prepare_output, write_rows)
 from pipelines.sentences import add_dump_arguments, check_files, prepare_dump_job
 from pipelines.stages import (ExtractSentences, RedirectEdges, ResolveLinks, RunDescription, ShardLinks,
                               WriteManifest, WriteShards, finished_sentences, open_input, sentences_outputs)
 from relxdata import kb, sqldump
 from relxdata.corpora import LINK_RESOLUTIONS, RELX_DISTANT, file_fingerprint, shard_name
-from relxdata.distant import (SentenceRef, entity_pairs, keeps_negative, labelled_pairs, make_row, mentions,
-                              negative, pair_key)
+from relxdata.distant import pair_key, sentence_rows
 from relxdata.errors import RelxdataError
 from relxdata.linking import DEFAULT_MAX_HOPS
 from relxdata.relations import Relation, load_relations
@@ -87,6 +87,9 @@ def check_sources(args: argparse.Namespace) -> None:
         if ignored:
             raise RelxdataError(f"{', '.join(ignored)} shape extraction, which --sentences has done already; "
                                 "leave them out, or give --dump instead")
+        if is_within(args.sentences, args.out):
+            raise RelxdataError(f"--sentences {args.sentences} lies inside --out {args.out}, whose old output is "
+                                "replaced: copy or move the sentences out first")
 
 
 def title_entries_from_page_props(element) -> Iterable[tuple[str, tuple[str, str]]]:
@@ -104,7 +107,7 @@ class ShardRowsFn(beam.DoFn):
     """A sentence shard -> its relx-distant rows, written as the output shard of the same number.
 
     Its links meet their resolutions, its entity pairs the facts between them, and its texts the
-    labelled pairs, all in this one step, so no per-link record ever waits in the runner.
+    labelled pairs, all in this one step (side inputs), so no per-link record waits in the runner.
     """
 
     def __init__(self, shards, out: str, relations: dict[str, Relation], negatives: float, seed: int):
@@ -112,35 +115,15 @@ class ShardRowsFn(beam.DoFn):
         self.relations, self.negatives, self.seed = relations, negatives, seed
 
     def process(self, index: int, resolutions: dict, facts: dict):
-        counts: dict[str, int] = {}
+        counts: Counter = Counter()
         rows = []
-        qids = {title: resolution.qid for title, resolution in resolutions.items() if resolution.qid}
-        for row in self.shards.read(index, columns=["lang", "page_id", "page_title", "sent_index", "text", "links"]):
-            for link in row["links"]:
-                resolution = resolutions.get(link["target"])
-                if resolution is None:
-                    # Every target is resolved before this step, so a gap means the runner dropped elements.
-                    raise RelxdataError(f"page {row['page_id']} links to {link['target']!r}, but that title has "
-                                        "no resolution: the runner lost elements (see docs/performance.md)")
-                key = "links.resolved" if resolution.qid else f"links.unresolved.{resolution.reason.value}"
-                counts[key] = counts.get(key, 0) + 1
-            found = mentions(row["links"], qids)
-            if len(found) < 2:
-                continue
-            sentence = SentenceRef(row["lang"], row["page_id"], row["page_title"], row["sent_index"], row["text"])
-            for first, second in entity_pairs(found):
-                counts["entity_pairs"] = counts.get("entity_pairs", 0) + 1
-                labelled = labelled_pairs(first, second, facts.get(pair_key(first.qid, second.qid), ()),
-                                          self.relations)
-                if not labelled and keeps_negative(sentence.key, first, second, self.negatives, self.seed):
-                    labelled = [negative(first, second)]
-                rows.extend(make_row(sentence, each) for each in labelled)
+        for sentence in self.shards.read(index, columns=["lang", "page_id", "page_title", "sent_index", "text",
+                                                         "links"]):
+            rows += sentence_rows(sentence, resolutions, facts, self.relations, self.negatives, self.seed, counts)
         rows.sort(key=row_order)
         write_rows(join(self.out, shard_name(index, self.shards.count)), rows, RELX_DISTANT)
-        for row in rows:
-            for key in count_keys(row):
-                counts[key] = counts.get(key, 0) + 1
-        yield counts
+        counts.update(key for row in rows for key in count_keys(row))
+        yield dict(counts)
 
 
 def fact_by_pair(fact: kb.Fact):
@@ -212,11 +195,6 @@ class SparqlFactsFn(beam.DoFn):
     def process(self, qids: list[str]):
         for fact in self.kb.facts(qids, self.properties):
             yield fact_by_pair(fact)
-
-
-def read_once(pipeline, label: str, path: str, read):
-    """A file that only one worker can stream (SQL and N-Triples dumps) as a PCollection."""
-    return pipeline | f"{label}Path" >> beam.Create([path]) | f"Read{label}" >> beam.FlatMap(read)
 
 
 def read_once(pipeline, label: str, path: str, read):

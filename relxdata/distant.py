@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from collections import Counter
 from typing import Iterable, Iterator, Mapping
 
 from relxdata.corpora import row_id
+from relxdata.errors import RelxdataError
 from relxdata.kb import Fact
+from relxdata.linking import Resolution
 from relxdata.relations import NO_RELATION, Relation
 
 NO_RELATION_NAME = "no relation"
@@ -63,11 +66,12 @@ class Labelled:
     relation: Relation
 
 
-def mentions(links: Iterable[dict], qids: Mapping[str, str]) -> list[Mention]:
+def mentions(links: Iterable[dict], resolutions: Mapping[str, Resolution]) -> list[Mention]:
     """The entities a sentence mentions, in text order, each at its first resolved link."""
     found: dict[str, Mention] = {}
     for link in links:
-        qid = qids.get(link["target"])
+        resolution = resolutions.get(link["target"])
+        qid = resolution.qid if resolution else None
         if qid is not None and qid not in found:
             found[qid] = Mention(qid, link["start"], link["end"], link["anchor"])
     return list(found.values())
@@ -123,3 +127,30 @@ def make_row(sentence: SentenceRef, labelled: Labelled) -> dict:
         "page_id": sentence.page_id, "page_title": sentence.page_title,
         "entity1_text": entity1.anchor, "entity2_text": entity2.anchor,
     }
+
+
+def sentence_rows(sentence: dict, resolutions: Mapping[str, Resolution], facts: Mapping[str, Iterable[Fact]],
+                  relations: Mapping[str, Relation], negatives: float, seed: int, counts: Counter) -> list[dict]:
+    """A sentence row of `run sentences` -> its relx-distant rows, given the resolution of every link
+    target and the facts by `pair_key`; counts each link as resolved or unresolved by reason, and
+    each entity pair."""
+    for link in sentence["links"]:
+        resolution = resolutions.get(link["target"])
+        if resolution is None:
+            # Every target is resolved before its sentences are read, so a gap means the runner lost elements.
+            raise RelxdataError(f"page {sentence['page_id']} links to {link['target']!r}, but that title has no "
+                                "resolution: the runner lost elements (see docs/performance.md)")
+        counts["links.resolved" if resolution.qid else f"links.unresolved.{resolution.reason.value}"] += 1
+    found = mentions(sentence["links"], resolutions)
+    if len(found) < 2:
+        return []
+    ref = SentenceRef(sentence["lang"], sentence["page_id"], sentence["page_title"], sentence["sent_index"],
+                      sentence["text"])
+    rows = []
+    for first, second in entity_pairs(found):
+        counts["entity_pairs"] += 1
+        labelled = labelled_pairs(first, second, facts.get(pair_key(first.qid, second.qid), ()), relations)
+        if not labelled and keeps_negative(ref.key, first, second, negatives, seed):
+            labelled = [negative(first, second)]
+        rows.extend(make_row(ref, each) for each in labelled)
+    return rows

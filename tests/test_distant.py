@@ -4,6 +4,7 @@ from relxdata.corpora import row_id
 from relxdata.distant import (Mention, SentenceKey, SentenceRef, entity_pairs, keeps_negative, labelled_pairs,
                               make_row, mentions, negative, pair_key)
 from relxdata.kb import Fact
+from relxdata.linking import Resolution
 from relxdata.relations import load_relations
 
 RELATIONS = load_relations().by_property()
@@ -17,6 +18,7 @@ LINKS = [
     {"start": 0, "end": 3, "target": "Red link", "anchor": "She"},
 ]
 QIDS = {"Warszawa": "Q270", "Poland": "Q36", "France": "Q142"}
+RESOLUTIONS = {title: Resolution(title, qid, None, 0) for title, qid in QIDS.items()}
 FACTS = [
     Fact("Q270", "P17", "Q36"), Fact("Q270", "P1376", "Q36"), Fact("Q36", "P36", "Q270"),
     Fact("Q36", "P47", "Q183"),  # shares border with: not in the inventory
@@ -26,7 +28,7 @@ FACTS = [
 
 
 def test_mentions_are_the_first_resolved_link_of_each_entity():
-    found = mentions(LINKS, QIDS)
+    found = mentions(LINKS, RESOLUTIONS)
     assert found == [Mention("Q270", 16, 22, "Warsaw"), Mention("Q36", 39, 45, "Poland"),
                      Mention("Q142", 79, 85, "France")]
     assert [(a.qid, b.qid) for a, b in entity_pairs(found)] == [("Q270", "Q36"), ("Q270", "Q142"),
@@ -35,7 +37,7 @@ def test_mentions_are_the_first_resolved_link_of_each_entity():
 
 
 def test_every_fact_of_the_inventory_between_the_pair_is_a_row_in_its_direction():
-    warsaw, poland, _ = mentions(LINKS, QIDS)
+    warsaw, poland, _ = mentions(LINKS, RESOLUTIONS)
     rows = [make_row(SENTENCE, labelled) for labelled in labelled_pairs(warsaw, poland, FACTS, RELATIONS)]
     assert [(r["entity1"], r["relation"], r["entity2"], r["category"], r["relation_name"],
              r["entity1_indices"], r["entity2_indices"], r["entity1_text"], r["entity2_text"]) for r in rows] == [
@@ -54,7 +56,7 @@ def test_every_fact_of_the_inventory_between_the_pair_is_a_row_in_its_direction(
 
 
 def test_a_pair_without_facts_gives_no_row_but_may_be_a_negative():
-    warsaw, _, france = mentions(LINKS, QIDS)
+    warsaw, _, france = mentions(LINKS, RESOLUTIONS)
     assert labelled_pairs(warsaw, france, FACTS, RELATIONS) == []
     row = make_row(SENTENCE, negative(warsaw, france))
     assert (row["entity1"], row["entity2"], row["relation"], row["category"],

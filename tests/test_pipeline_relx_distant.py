@@ -296,6 +296,8 @@ def test_sentence_shards_are_checked_against_their_manifest(sources, tmp_path, c
         "--lang", "de", "--sentences", tmp_path / "sentences")
     assert "--index shape extraction" in refused(
         "--lang", "en", "--sentences", tmp_path / "sentences", "--index", sources / "dump.xml")
+    assert "lies inside --out" in refused("--lang", "en", "--sentences", tmp_path / "sentences" / ".." / "sentences",
+                                          "--out", tmp_path)
     (tmp_path / "sentences" / "articles" / "part-00001-of-00003.parquet").unlink()
     assert "1 of its shards are missing, e.g." in refused("--lang", "en", "--sentences", tmp_path / "sentences")
     (tmp_path / "sentences" / "_manifest.json").unlink()  # a run that never finished
