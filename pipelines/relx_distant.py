@@ -33,8 +33,8 @@ from apache_beam.metrics import Metrics
 from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, is_within, join, pipeline_options,
                               prepare_output, write_rows)
 from pipelines.sentences import add_dump_arguments, check_files, prepare_dump_job
-from pipelines.stages import (ExtractSentences, RedirectEdges, ResolveLinks, RunDescription, ShardLinks,
-                              WriteManifest, WriteShards, finished_sentences, open_input, sentences_outputs)
+from pipelines.stages import (RedirectEdges, ResolveLinks, SentenceShardsOf, ShardLinks, WriteManifest, WriteShards,
+                              finished_sentences, open_input)
 from relxdata import kb, sqldump
 from relxdata.corpora import LINK_RESOLUTIONS, RELX_DISTANT, file_fingerprint, shard_name
 from relxdata.distant import pair_key, sentence_rows
@@ -257,6 +257,69 @@ def relx_outputs(shards: int, sentences_directory: str | None):
     return outputs
 
 
+class TitleEntries(beam.PTransform):
+    """The dump's (page_id, title) articles -> what each title is: (title, ("page"|"qid"|"disambiguation", value)),
+    from the dump itself and from page_props, or else from the Wikidata dump's sitelinks."""
+
+    def __init__(self, lang: str, page_props: str | None, wikidata: str | None,
+                 wikidata_ranges: list[kb.JsonDumpRange]):
+        super().__init__()
+        self.lang, self.page_props, self.wikidata, self.wikidata_ranges = lang, page_props, wikidata, wikidata_ranges
+
+    def expand(self, articles):
+        pipeline = articles.pipeline
+        entries = [articles | "Pages" >> beam.Map(lambda kv: (kv[1], ("page", "")))]
+        if self.page_props:
+            props = read_once(pipeline, "PageProps", self.page_props,
+                              lambda path: ((p.page_id, p) for p in sqldump.read_page_props(path, opener=open_input)))
+            entries.append({"title": articles, "prop": props}
+                           | "JoinPageProps" >> beam.CoGroupByKey()
+                           | "PagePropEntries" >> beam.FlatMap(title_entries_from_page_props))
+        elif self.wikidata:
+            entries.append(pipeline
+                           | "SitelinkRanges" >> beam.Create(self.wikidata_ranges)
+                           | "SpreadSitelinkRanges" >> beam.Reshuffle()
+                           | "ReadSitelinks" >> beam.ParDo(ReadSitelinksFn(self.wikidata, f"{self.lang}wiki")))
+        return entries | "AllEntries" >> beam.Flatten()
+
+
+class LinkedFacts(beam.PTransform):
+    """(title, Resolution) -> the facts of the inventory whose two entities are both linked to, grouped as
+    (pair key, facts); from the Wikidata JSON dump, the truthy dump, or a SPARQL endpoint (exactly one)."""
+
+    def __init__(self, properties: frozenset[str], wikidata: str | None, wikidata_ranges: list[kb.JsonDumpRange],
+                 truthy: str | None, sparql: str | None):
+        super().__init__()
+        self.properties, self.wikidata, self.wikidata_ranges = properties, wikidata, wikidata_ranges
+        self.truthy, self.sparql = truthy, sparql
+
+    def expand(self, resolutions):
+        pipeline = resolutions.pipeline
+        entities = (resolutions
+                    | "LinkedQids" >> beam.FlatMap(lambda kv: [kv[1].qid] if kv[1].qid else [])
+                    | "DistinctQids" >> beam.Distinct())
+        counts = pipeline | "NoCounts" >> beam.Create([])
+        if self.wikidata:
+            read = (pipeline
+                    | "WikidataRanges" >> beam.Create(self.wikidata_ranges)
+                    | "SpreadRanges" >> beam.Reshuffle()
+                    | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(self.wikidata, self.properties)).with_outputs(
+                        "counts", main="facts"))
+            facts, counts = read.facts, read.counts
+        elif self.truthy:
+            facts = read_once(pipeline, "Truthy", self.truthy, lambda path: map(
+                fact_by_pair, kb.read_truthy_ntriples(path, self.properties, opener=open_input)))
+        else:
+            facts = (entities
+                     | "BatchQids" >> beam.BatchElements(min_batch_size=50, max_batch_size=200)
+                     | "SparqlFacts" >> beam.ParDo(SparqlFactsFn(self.sparql, self.properties)))
+        by_pair = (facts
+                   | "BetweenLinked" >> beam.Filter(between_entities, beam.pvalue.AsSingleton(
+                       entities | "EntitySet" >> beam.combiners.ToSet()))
+                   | "ByPair" >> beam.GroupByKey())
+        return {"facts": by_pair, "counts": counts}
+
+
 def run(argv: list[str] | None = None) -> None:
     started_at = time.time()
     args, pipeline_args = build_parser().parse_known_args(argv)
@@ -265,97 +328,48 @@ def run(argv: list[str] | None = None) -> None:
     inputs = [path for path in (args.page_props, args.redirects, args.wikidata, args.truthy) if path]
     if args.sentences:
         check_files(inputs)
-        finished = finished_sentences(args.sentences, args.lang)
-        shards, extraction, options = finished.shards, None, pipeline_options(pipeline_args)
-        made = finished.manifest
-        description = RunDescription(
-            job=JOB, config={**vars(args), "beam_options": pipeline_args},
-            inputs=[*made["inputs"], *(file_fingerprint(path, open_input) for path in inputs)],
-            extra={"sentences": {"directory": args.sentences, "config": made["config"]},
-                   "dump": made["dump"], "sentence_splitter": made.get("sentence_splitter")},
-            started_at=started_at, carried_counts=finished.counts)
+        extraction, finished = None, finished_sentences(args.sentences, args.lang)
+        shards, options = finished.shards, pipeline_options(pipeline_args)
+        description = finished.describe(JOB, {**vars(args), "beam_options": pipeline_args},
+                                        [file_fingerprint(path, open_input) for path in inputs], started_at)
     else:
         extraction = prepare_dump_job(args, pipeline_args, inputs, job=JOB, started_at=started_at)
         shards, options = extraction.shards(join(args.out, SENTENCES_DIRECTORY)), extraction.options
         description = extraction.description
-    lang, properties, relations = args.lang, inventory.properties, inventory.by_property()
     wikidata_ranges = (kb.plan_json_dump(args.wikidata, args.wikidata_parts, opener=open_input)
                        if args.wikidata else [])
     description = replace(description, extra={**description.extra, "relations": {
         "source": inventory.source, "categories": sorted({r.category for r in inventory.relations}),
-        "properties": sorted(properties)}})
+        "properties": sorted(inventory.properties)}})
     prepare_output(args.out, args.overwrite)
     pages = {unit.index: unit.pages for unit in extraction.plan.units} if extraction else {}
     progress = ShardProgress(shards.directory, pages, bool(extraction) and is_local_run(options))
     with progress, beam_pipeline(options) as pipeline:
-        counts = []
-        if extraction:
-            extracted = (pipeline
-                         | "WorkUnits" >> beam.Create(extraction.plan.units)
-                         | "ExtractSentences" >> ExtractSentences(extraction.plan, extraction.config, shards, JOB))
-            indices = extracted.shards
-            counts.append(extracted.counts)
-            _ = extracted.counts | "WriteSentencesManifest" >> WriteManifest(
-                shards.directory, replace(description, job="sentences"), sentences_outputs(shards.count))
-        else:
-            indices = pipeline | "SentenceShards" >> beam.Create(range(shards.count))
-        links = indices | "ShardLinks" >> ShardLinks(shards)
-
+        source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, extraction, description)
+        links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
         sql_rows = None
         if args.redirects:
             sql_rows = read_once(pipeline, "RedirectSql", args.redirects,
                                  lambda path: ((row.page_id, row) for row in sqldump.read_redirects(path, open_input)))
         edges = (links.articles, links.redirects) | "RedirectEdges" >> RedirectEdges(sql_rows)
-
-        # What each title is: a page of the dump, an item, a disambiguation page.
-        entries = [links.articles | "Pages" >> beam.Map(lambda kv: (kv[1], ("page", "")))]
-        if args.page_props:
-            props = read_once(pipeline, "PageProps", args.page_props,
-                              lambda path: ((p.page_id, p) for p in sqldump.read_page_props(path, opener=open_input)))
-            entries.append({"title": links.articles, "prop": props}
-                           | "JoinPageProps" >> beam.CoGroupByKey()
-                           | "PagePropEntries" >> beam.FlatMap(title_entries_from_page_props))
-        elif args.wikidata:
-            entries.append(pipeline
-                           | "SitelinkRanges" >> beam.Create(wikidata_ranges)
-                           | "SpreadSitelinkRanges" >> beam.Reshuffle()
-                           | "ReadSitelinks" >> beam.ParDo(ReadSitelinksFn(args.wikidata, f"{lang}wiki")))
-        lookup = SparqlTitles(args.sparql, lang) if args.sparql and not args.page_props else None
-        resolutions = ((links.targets, edges, entries | "AllEntries" >> beam.Flatten())
+        entries = links.articles | "TitleEntries" >> TitleEntries(args.lang, args.page_props, args.wikidata,
+                                                                  wikidata_ranges)
+        lookup = SparqlTitles(args.sparql, args.lang) if args.sparql and not args.page_props else None
+        resolutions = ((links.targets, edges, entries)
                        | "ResolveLinks" >> ResolveLinks(args.max_redirect_hops, lookup))
-        entities = (resolutions
-                    | "LinkedQids" >> beam.FlatMap(lambda kv: [kv[1].qid] if kv[1].qid else [])
-                    | "DistinctQids" >> beam.Distinct())
-
-        # The facts between two linked entities, keyed by the pair.
-        if args.wikidata:
-            read = (pipeline
-                    | "WikidataRanges" >> beam.Create(wikidata_ranges)
-                    | "SpreadRanges" >> beam.Reshuffle()
-                    | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(args.wikidata, properties)).with_outputs(
-                        "counts", main="facts"))
-            facts = read.facts
-            counts.append(read.counts)
-        elif args.truthy:
-            facts = read_once(pipeline, "Truthy", args.truthy, lambda path: map(
-                fact_by_pair, kb.read_truthy_ntriples(path, properties, opener=open_input)))
-        else:
-            facts = (entities
-                     | "BatchQids" >> beam.BatchElements(min_batch_size=50, max_batch_size=200)
-                     | "SparqlFacts" >> beam.ParDo(SparqlFactsFn(args.sparql, properties)))
-        facts_by_pair = (facts
-                         | "BetweenLinked" >> beam.Filter(between_entities, beam.pvalue.AsSingleton(
-                             entities | "EntitySet" >> beam.combiners.ToSet()))
-                         | "ByPair" >> beam.GroupByKey())
-
-        counts.append(indices
-                      | "SpreadShards" >> beam.Reshuffle()
-                      | "ShardRows" >> beam.ParDo(ShardRowsFn(shards, args.out, relations, args.negatives, args.seed),
-                                                 beam.pvalue.AsDict(resolutions), beam.pvalue.AsDict(facts_by_pair)))
-        counts.append(resolutions | "CountTargets" >> beam.Map(lambda kv: {"link_targets": 1}))
-        counts.append(resolutions
-                      | "ResolutionRows" >> beam.Map(resolution_row(lang))
-                      | "WriteResolutions" >> WriteShards(join(args.out, "links"), LINK_RESOLUTIONS, shards.count,
-                                                          title_hash, lambda row: row["title"]))
-        _ = counts | "AllCounts" >> beam.Flatten() | "WriteManifest" >> WriteManifest(
-            args.out, description, relx_outputs(shards.count, None if args.sentences else SENTENCES_DIRECTORY))
+        facts = resolutions | "LinkedFacts" >> LinkedFacts(inventory.properties, args.wikidata, wikidata_ranges,
+                                                           args.truthy, args.sparql)
+        written = (source["shards"]
+                   | "SpreadShards" >> beam.Reshuffle()
+                   | "ShardRows" >> beam.ParDo(
+                       ShardRowsFn(shards, args.out, inventory.by_property(), args.negatives, args.seed),
+                       beam.pvalue.AsDict(resolutions), beam.pvalue.AsDict(facts["facts"])))
+        links_written = (resolutions
+                         | "ResolutionRows" >> beam.Map(resolution_row(args.lang))
+                         | "WriteResolutions" >> WriteShards(join(args.out, "links"), LINK_RESOLUTIONS, shards.count,
+                                                             title_hash, lambda row: row["title"]))
+        targets = resolutions | "CountTargets" >> beam.Map(lambda kv: {"link_targets": 1})
+        _ = ((source["counts"], facts["counts"], written, links_written, targets)
+             | "AllCounts" >> beam.Flatten()
+             | "WriteManifest" >> WriteManifest(args.out, description, relx_outputs(
+                 shards.count, None if args.sentences else SENTENCES_DIRECTORY)))

@@ -15,13 +15,11 @@ import re
 import time
 from dataclasses import dataclass
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.launch import ShardProgress, beam_pipeline, is_local_run, pipeline_options, prepare_output
-from pipelines.stages import (ExtractSentences, RunDescription, SentenceShards, WriteManifest, open_input,
-                              sentences_outputs, siteinfo_description)
+from pipelines.stages import RunDescription, SentenceShards, SentenceShardsOf, open_input, siteinfo_description
 from relxdata.corpora import file_fingerprint
 from relxdata.dumps import DumpPlan, plan_dump
 from relxdata.errors import RelxdataError
@@ -139,8 +137,4 @@ def run(argv: list[str] | None = None) -> None:
     prepare_output(args.out, args.overwrite)
     progress = ShardProgress(args.out, {unit.index: unit.pages for unit in plan.units}, is_local_run(job.options))
     with progress, beam_pipeline(job.options) as pipeline:
-        extracted = (pipeline
-                     | "WorkUnits" >> beam.Create(plan.units)
-                     | "ExtractSentences" >> ExtractSentences(plan, job.config, shards, JOB))
-        _ = extracted.counts | "WriteManifest" >> WriteManifest(args.out, job.description,
-                                                                sentences_outputs(shards.count))
+        _ = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job, job.description)

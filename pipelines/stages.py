@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 import apache_beam as beam
@@ -96,6 +96,15 @@ class FinishedSentences:
         walk("", self.manifest.get("counts", {}))
         return flat
 
+    def describe(self, job: str, config: dict, inputs: list[dict], started_at: float) -> "RunDescription":
+        """A corpus job run on these sentences: their dump's fingerprint, date and siteinfo carry on."""
+        made = self.manifest
+        return RunDescription(
+            job=job, config=config, inputs=[*made["inputs"], *inputs],
+            extra={"sentences": {"directory": self.shards.directory, "config": made["config"]},
+                   "dump": made["dump"], "sentence_splitter": made.get("sentence_splitter")},
+            started_at=started_at, carried_counts=self.counts)
+
 
 def finished_sentences(directory: str, lang: str) -> FinishedSentences:
     """The output of `run sentences` in `directory`, refused unless it is complete and for `lang`."""
@@ -169,6 +178,30 @@ class ExtractSentences(beam.PTransform):
                 | "Distribute" >> beam.Reshuffle()
                 | "ExtractAndWrite" >> beam.ParDo(ExtractUnitFn(self.plan, self.config, self.shards, self.job))
                 .with_outputs("counts", main="shards"))
+
+
+class SentenceShardsOf(beam.PTransform):
+    """The numbers of a job's sentence shards once they are on disk, and the extraction's counts.
+
+    With an extraction (a `DumpJob`), the dump is extracted into `shards` first, which then gets its
+    own `run sentences` manifest; without one, the shards are those of an earlier run.
+    """
+
+    def __init__(self, shards: SentenceShards, extraction=None, description: "RunDescription | None" = None):
+        super().__init__()
+        self.shards, self.extraction, self.description = shards, extraction, description
+
+    def expand(self, pipeline):
+        if self.extraction is None:
+            return {"shards": pipeline | "Existing" >> beam.Create(range(self.shards.count)),
+                    "counts": pipeline | "NoCounts" >> beam.Create([])}
+        plan, job = self.extraction.plan, self.description.job
+        extracted = (pipeline
+                     | "WorkUnits" >> beam.Create(plan.units)
+                     | "Extract" >> ExtractSentences(plan, self.extraction.config, self.shards, job))
+        _ = extracted.counts | "WriteSentencesManifest" >> WriteManifest(
+            self.shards.directory, replace(self.description, job="sentences"), sentences_outputs(self.shards.count))
+        return {"shards": extracted.shards, "counts": extracted.counts}
 
 
 def sentences_outputs(shards: int) -> Callable[[dict], dict]:
