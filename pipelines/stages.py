@@ -23,8 +23,8 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 
 from pipelines.launch import join, write_rows, write_text
-from relxdata.corpora import (ARTICLES, MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, manifest, read_shard,
-                              shard_name)
+from relxdata.corpora import (ARTICLES, MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, flat_counts, manifest,
+                              read_shard, shard_name)
 from relxdata.dumps import DumpPlan, WorkUnit, read_unit
 from relxdata.errors import RelxdataError
 from relxdata.extraction import ExtractionConfig, PageExtractor
@@ -85,16 +85,7 @@ class FinishedSentences:
     @property
     def counts(self) -> dict[str, int]:
         """The extraction counts, flat ("pages.read": n), as the corpus job's manifest carries them on."""
-        flat: dict[str, int] = {}
-
-        def walk(prefix: str, value) -> None:
-            if isinstance(value, dict):
-                for key, inner in value.items():
-                    walk(f"{prefix}.{key}" if prefix else key, inner)
-            else:
-                flat[prefix] = value
-        walk("", self.manifest.get("counts", {}))
-        return flat
+        return flat_counts(self.manifest.get("counts", {}))
 
     def describe(self, job: str, config: dict, inputs: list[dict], started_at: float) -> "RunDescription":
         """A corpus job run on these sentences: their dump's fingerprint, date and siteinfo carry on."""

@@ -107,6 +107,15 @@ def nest_counts(flat: dict[str, float]) -> dict:
     return nested
 
 
+def flat_counts(nested: dict, prefix: str = "") -> dict[str, float]:
+    """The inverse of `nest_counts`: {"pages": {"skipped": {"redirect": 3}}} -> {"pages.skipped.redirect": 3}."""
+    flat: dict[str, float] = {}
+    for key, value in nested.items():
+        name = f"{prefix}.{key}" if prefix else key
+        flat.update(flat_counts(value, name) if isinstance(value, dict) else {name: value})
+    return flat
+
+
 def manifest(*, job: str, config: dict, inputs: list[dict], counts: dict, outputs: dict, extra: dict,
              wall_seconds: float) -> str:
     document = {
