@@ -197,10 +197,11 @@ def prepare_output(out: str, overwrite: bool) -> None:
 
 
 class ShardProgress:
-    """A progress bar fed by the shards that appear in a local output directory."""
+    """A progress bar fed by the shards that appear in a local output directory: each finished shard
+    adds its weight (its pages, or 1 to count shards) in `unit`s."""
 
-    def __init__(self, out: str, pages_per_shard: dict[int, int], enabled: bool):
-        self.out, self.pages_per_shard, self.enabled = out, pages_per_shard, enabled
+    def __init__(self, out: str, weights: dict[int, int], enabled: bool, unit: str = "page"):
+        self.out, self.weights, self.enabled, self.unit = out, weights, enabled, unit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -214,13 +215,13 @@ class ShardProgress:
             self._stop.set()
             self._thread.join()
 
-    def _done_pages(self) -> int:
+    def _done(self) -> int:
         shards = (re.match(r"part-(\d+)-", os.path.basename(path))
                   for path in glob.glob(os.path.join(self.out, "part-*.parquet")))
-        return sum(self.pages_per_shard.get(int(match.group(1)), 0) for match in shards if match)
+        return sum(self.weights.get(int(match.group(1)), 0) for match in shards if match)
 
     def _watch(self) -> None:
-        with tqdm(total=sum(self.pages_per_shard.values()), unit="page", desc="pages", smoothing=0.1) as bar:
+        with tqdm(total=sum(self.weights.values()), unit=self.unit, desc=f"{self.unit}s", smoothing=0.1) as bar:
             while not self._stop.wait(0.5):
-                bar.update(self._done_pages() - bar.n)
-            bar.update(self._done_pages() - bar.n)
+                bar.update(self._done() - bar.n)
+            bar.update(self._done() - bar.n)

@@ -342,8 +342,11 @@ def run(argv: list[str] | None = None) -> None:
         "source": inventory.source, "categories": sorted({r.category for r in inventory.relations}),
         "properties": sorted(inventory.properties)}})
     prepare_output(args.out, args.overwrite)
-    pages = {unit.index: unit.pages for unit in extraction.plan.units} if extraction else {}
-    progress = ShardProgress(shards.directory, pages, bool(extraction) and is_local_run(options))
+    if extraction:  # extraction is most of the work: count its pages
+        progress = ShardProgress(shards.directory, {unit.index: unit.pages for unit in extraction.plan.units},
+                                 is_local_run(options))
+    else:  # each sentence shard becomes the output shard of the same number
+        progress = ShardProgress(args.out, dict.fromkeys(range(shards.count), 1), is_local_run(options), "shard")
     with progress, beam_pipeline(options) as pipeline:
         source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, extraction, description)
         links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
