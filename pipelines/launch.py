@@ -20,7 +20,7 @@ from apache_beam.runners.worker import data_plane
 from tqdm import tqdm
 
 from relxdata.corpora import MANIFEST, write_shard
-from relxdata.errors import RelxdataError, user_error_names
+from relxdata.errors import RelxdataError, user_error_in
 
 # The DirectRunner may hand a pipeline to Prism, which downloads a binary: run in-process instead.
 IN_PROCESS_RUNNER = "FnApiRunner"
@@ -101,9 +101,8 @@ class QuietWorkers:
 
     NOISE = (b"WARNING:root:apitools not found", b"INFO:__main__:Logging handler created.")
 
-    def __init__(self, enabled: bool, user_errors: tuple[str, ...]):
+    def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.user_errors = tuple(name.encode() + b": " for name in user_errors)
 
     def __enter__(self):
         if self.enabled:
@@ -145,14 +144,15 @@ class QuietWorkers:
         self._pass(block + ([pending] if pending else []))
 
     def _pass(self, block: list[bytes]) -> None:
-        if block and not any(name in line for line in block for name in self.user_errors):
-            os.write(self._terminal, b"\n".join(block) + b"\n")
+        text = b"\n".join(block)
+        if block and user_error_in(text.decode("utf-8", "replace")) is None:
+            os.write(self._terminal, text + b"\n")
 
 
 @contextlib.contextmanager
 def beam_pipeline(options: PipelineOptions) -> Iterator[beam.Pipeline]:
     """A pipeline that runs when the `with` block ends, on the runner the options name."""
-    with (QuietWorkers(is_local_run(options), tuple(sorted(user_error_names()))),
+    with (QuietWorkers(is_local_run(options)),
           beam.Pipeline(runner=pipeline_runner(options), options=options) as pipeline):
         yield pipeline
 

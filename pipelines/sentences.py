@@ -82,9 +82,8 @@ class DumpJob:
 
     def shards(self, directory: str) -> SentenceShards:
         """Where this job's sentence shards go."""
-        info = self.description.extra["dump"]["siteinfo"]
-        return SentenceShards(directory, len(self.plan.units), self.config.lang, info["case"],
-                              tuple((name, key) for name, key in info["namespaces"]))
+        return SentenceShards.described(directory, len(self.plan.units), self.config.lang,
+                                        self.description.extra["dump"]["siteinfo"])
 
 
 def check_files(paths) -> None:

@@ -63,6 +63,11 @@ class SentenceShards:
     case: str = "first-letter"
     namespaces: tuple[tuple[str, int], ...] = ()
 
+    @classmethod
+    def described(cls, directory: str, count: int, lang: str, siteinfo: dict) -> "SentenceShards":
+        """The shards of a dump whose siteinfo is as `siteinfo_description` records it."""
+        return cls(directory, count, lang, siteinfo["case"], tuple((name, key) for name, key in siteinfo["namespaces"]))
+
     def path(self, index: int, side: str = "") -> str:
         name = shard_name(index, self.count)
         return join(self.directory, side, name) if side else join(self.directory, name)
@@ -119,8 +124,7 @@ def finished_sentences(directory: str, lang: str) -> FinishedSentences:
         raise RelxdataError(f"--sentences {directory}: the manifest names no dump fingerprint or siteinfo; "
                             "it was written by an older relxdata: run `relxdata run sentences` again")
     count = document["outputs"]["sentences"]["shards"]
-    shards = SentenceShards(directory, count, lang, dump["siteinfo"]["case"],
-                            tuple((name, key) for name, key in dump["siteinfo"]["namespaces"]))
+    shards = SentenceShards.described(directory, count, lang, dump["siteinfo"])
     present = {match.path for result in FileSystems.match([join(directory, "part-*"), join(directory, "*", "part-*")])
                for match in result.metadata_list}
     missing = [shards.path(index, side) for index in range(count) for side in ("", "articles", "redirects")
@@ -197,15 +201,15 @@ class SentenceShardsOf(beam.PTransform):
 
 def sentences_outputs(shards: int) -> Callable[[dict], dict]:
     def outputs(counts: dict) -> dict:
+        quarantined = sum(counts.get(f"pages.skipped.{reason}", 0) for reason in QUARANTINE_REASONS)
+        # An article is emitted, empty, or quarantined: every page of the kept namespaces but redirects.
+        articles = counts.get("pages.emitted", 0) + counts.get("pages.skipped.empty", 0) + quarantined
         return {
             "sentences": {"directory": ".", "shards": shards, "rows": counts.get("sentences", 0)},
-            "articles": {"directory": "articles", "shards": shards, "rows": counts.get("pages.emitted", 0)
-                         + counts.get("pages.skipped.empty", 0)
-                         + sum(counts.get(f"pages.skipped.{reason}", 0) for reason in QUARANTINE_REASONS)},
+            "articles": {"directory": "articles", "shards": shards, "rows": articles},
             "redirects": {"directory": "redirects", "shards": shards,
                           "rows": counts.get("pages.skipped.redirect", 0)},
-            "quarantine": {"directory": "quarantine", "shards": shards,
-                           "rows": sum(counts.get(f"pages.skipped.{reason}", 0) for reason in QUARANTINE_REASONS)},
+            "quarantine": {"directory": "quarantine", "shards": shards, "rows": quarantined},
         }
     return outputs
 

@@ -11,19 +11,12 @@ import sys
 
 import relxdata
 from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
-from relxdata.errors import RelxdataError, user_error_names
+from relxdata.errors import RelxdataError, user_error_in
 from relxdata.relations import NO_RELATION
 
 JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "pairs": "pipelines.pairs"}
 # ...and appends the step it was running.
 _BEAM_STEP = re.compile(r"( \[while running '[^']*'\])+$")
-
-
-def _wrapped_user_error(text: str) -> str | None:
-    """The message of a user error (a RelxdataError of any kind) inside an exception's text: Beam
-    re-raises a worker's exception as text inside its own, as `module.ClassName: message`."""
-    wrapped = re.search(r"\b(?:%s): (.+)" % "|".join(sorted(user_error_names())), text)
-    return wrapped.group(1) if wrapped else None
 
 
 def _user_message(text: str) -> str:
@@ -167,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print("relxdata: interrupted; the output has no manifest and is incomplete", file=sys.stderr)
         return 130
     except Exception as exc:
-        message = _wrapped_user_error(str(exc))
+        message = user_error_in(str(exc))
         if message is None:
             raise
         print(f"relxdata: error: {_user_message(message)}", file=sys.stderr)

@@ -109,14 +109,18 @@ class DumpPlan:
     bzip2_block_offsets: dict[int, int] = field(default_factory=dict, repr=False)
 
 
-def detect_compression(path: str, opener: Opener = open_local) -> Compression:
-    with opener(path) as f:
-        magic = f.read(3)
+def compression_of(magic: bytes) -> Compression:
+    """A file's compression, from its first three bytes."""
     if magic == b"BZh":
         return Compression.BZIP2
     if magic[:2] == b"\x1f\x8b":
         return Compression.GZIP
     return Compression.NONE
+
+
+def detect_compression(path: str, opener: Opener = open_local) -> Compression:
+    with opener(path) as f:
+        return compression_of(f.read(3))
 
 
 # --- siteinfo ---------------------------------------------------------------------------------

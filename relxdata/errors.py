@@ -1,5 +1,7 @@
 """Errors that reach the user as one line on stderr."""
 
+import re
+
 
 class RelxdataError(Exception):
     """A problem with the user's input or environment, not a bug in relxdata."""
@@ -12,3 +14,10 @@ class DumpError(RelxdataError):
 def user_error_names(cls: type = RelxdataError) -> set[str]:
     """The class names of every kind of RelxdataError, as a re-raised traceback's text shows them."""
     return {cls.__name__}.union(*(user_error_names(sub) for sub in cls.__subclasses__()))
+
+
+def user_error_in(text: str) -> str | None:
+    """The message of a user error (a RelxdataError of any kind) in a traceback's text, where Beam
+    shows a worker's exception as `module.ClassName: message`; None when there is none."""
+    found = re.search(r"\b(?:%s): (.+)" % "|".join(sorted(user_error_names())), text)
+    return found.group(1) if found else None

@@ -28,7 +28,7 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 from relxdata import __version__
 from relxdata.bzip2_ranges import (Bzip2Blocks, Bzip2Error, Chunk, LinesOwned, block_place,
                                    check_bzip2_ends)
-from relxdata.dumps import DECOMPRESSION_ERRORS, Compression, Opener, open_local
+from relxdata.dumps import DECOMPRESSION_ERRORS, Compression, Opener, compression_of, open_local
 from relxdata.errors import RelxdataError
 
 ENTITY = "http://www.wikidata.org/entity/"
@@ -312,15 +312,10 @@ def _raw_file(path: str, opener: Opener) -> Iterator[tuple[BinaryIO, Compression
     except OSError as exc:
         raise KnowledgeBaseError(f"{path}: cannot open: {exc.strerror or exc}") from None
     with raw:
-        magic = raw.read(3)
+        compression = compression_of(raw.read(3))
         size = raw.seek(0, io.SEEK_END)
         raw.seek(0)
-        if magic == b"BZh":
-            yield raw, Compression.BZIP2, size
-        elif magic[:2] == b"\x1f\x8b":
-            yield raw, Compression.GZIP, size
-        else:
-            yield raw, Compression.NONE, size
+        yield raw, compression, size
 
 
 @contextlib.contextmanager
