@@ -11,7 +11,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["relxdata", "relxdata.*", "pipelines", "pipelines.*", "model", "model.*"]),
-    package_data={"relxdata": ["data/*.json", "data/*.jsonl", "data/demo/*.xml", "data/demo/*.json"]},
+    package_data={"relxdata": ["data/*.json", "data/*.jsonl", "data/demo/*.xml", "data/demo/*.json",
+                                "data/demo/*.ttl"]},
     install_requires=[
         "apache-beam>=2.60",
         "mwparserfromhell>=0.6.6",
@@ -25,6 +26,7 @@ setup(
         "SPARQLWrapper>=2.0",
         "orjson>=3.9",
         "rapidgzip>=0.14",
+        "babel>=2.14",
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60"],

@@ -176,7 +176,7 @@ def main() -> None:
         path, _ = dump_of(args.work, megabytes, head, middle, tail)
         size = path.stat().st_size
         new_counts = {"read": 0, "seeks": 0}
-        new_seconds, plan = timed(lambda: kb.plan_json_dump(str(path), args.parts,
+        new_seconds, plan = timed(lambda: kb.plan_line_dump(str(path), args.parts,
                                                             opener=counting_opener(new_counts)), repeats=5)
         assert len(plan) == args.parts
         new_read, new_seeks = new_counts["read"] // 5, new_counts["seeks"] // 5
@@ -196,7 +196,7 @@ def main() -> None:
     path, _ = dump_of(args.work, max(args.sizes), head, middle, tail)
     size = path.stat().st_size
     start = size // 2
-    part = kb.JsonDumpRange(1, start, start + args.range_mb * MB, compressed=True)
+    part = kb.DumpRange(1, start, start + args.range_mb * MB, compressed=True)
     small, _ = dump_of(args.work, args.range_mb, head, middle, tail)
     print(f"\nper worker: a {args.range_mb} MiB range of the {size / MB:.0f} MiB file vs "
           f"the whole {small.stat().st_size / MB:.1f} MiB file by indexed_bzip2")
@@ -204,7 +204,7 @@ def main() -> None:
 
     def lines_of_range(threads, counts):
         out = 0
-        with kb._owned_lines(str(path), part, counting_opener(counts), threads) as (lines, _):
+        with kb.owned_lines(str(path), part, counting_opener(counts), threads) as (lines, _):
             for _, _, line in lines:
                 out += len(line) + 1
         return out

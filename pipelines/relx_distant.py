@@ -25,26 +25,22 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import replace
-from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
-from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, is_within, join, pipeline_options,
-                              prepare_output, write_rows)
-from pipelines.sentences import add_dump_arguments, check_files, prepare_dump_job
-from pipelines.stages import (RedirectEdges, ResolveLinks, SentenceShardsOf, ShardLinks, WriteManifest, WriteShards,
-                              finished_sentences, open_input)
-from relxdata import kb, sqldump
-from relxdata.corpora import LINK_RESOLUTIONS, RELX_DISTANT, file_fingerprint, shard_name
+from pipelines.launch import beam_pipeline, join, prepare_output, write_rows
+from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_sentences_option,
+                                 prepare_corpus_job)
+from pipelines.stages import (ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks, TitleTables, WriteManifest,
+                              WriteShards, open_input, read_once)
+from relxdata import kb
+from relxdata.corpora import LINK_RESOLUTIONS, RELX_DISTANT, shard_name
 from relxdata.distant import pair_key, sentence_rows
 from relxdata.errors import RelxdataError
 from relxdata.linking import DEFAULT_MAX_HOPS
 from relxdata.relations import Relation, load_relations
 
 JOB = "relx-distant"
-DISAMBIGUATION_ITEM = "Q4167410"
-SENTENCES_DIRECTORY = "sentences"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,26 +77,7 @@ def check_sources(args: argparse.Namespace) -> None:
         raise RelxdataError("--negatives takes a rate between 0 and 1")
     if args.max_redirect_hops < 1:
         raise RelxdataError("--max-redirect-hops must be at least 1")
-    if args.sentences:
-        ignored = [option for option, value in (("--index", args.index), ("--limit", args.limit),
-                                                ("--spacy-model", args.spacy_model)) if value]
-        if ignored:
-            raise RelxdataError(f"{', '.join(ignored)} shape extraction, which --sentences has done already; "
-                                "leave them out, or give --dump instead")
-        if is_within(args.sentences, args.out):
-            raise RelxdataError(f"--sentences {args.sentences} lies inside --out {args.out}, whose old output is "
-                                "replaced: copy or move the sentences out first")
-
-
-def title_entries_from_page_props(element) -> Iterable[tuple[str, tuple[str, str]]]:
-    """page_props rows meet the dump's articles on page id, which gives their titles."""
-    _, joined = element
-    for title in joined["title"]:
-        for prop in joined["prop"]:
-            if prop.name == "wikibase_item":
-                yield title, ("qid", prop.value)
-            elif prop.name == "disambiguation":
-                yield title, ("disambiguation", "")
+    check_sentences_option(args)
 
 
 class ShardRowsFn(beam.DoFn):
@@ -132,39 +109,6 @@ def fact_by_pair(fact: kb.Fact):
 
 # --- knowledge sources ----------------------------------------------------------------------------
 
-class ReadWikidataFn(beam.DoFn):
-    """One range of the JSON dump -> the facts of the inventory, keyed by entity pair."""
-
-    def __init__(self, path: str, properties: frozenset[str]):
-        self.path, self.properties = path, properties
-
-    def process(self, dump_range):
-        entities = 0
-        for entity in kb.read_json_dump_range(self.path, dump_range, opener=open_input):
-            entities += 1
-            for fact in kb.entity_facts(entity, self.properties):
-                yield fact_by_pair(fact)
-        Metrics.counter(JOB, "wikidata_entities").inc(entities)
-        yield beam.pvalue.TaggedOutput("counts", {"kb.entities": entities})
-
-
-class ReadSitelinksFn(beam.DoFn):
-    """One range of the JSON dump -> the wiki's titles as title entries: their item, disambiguation marks.
-
-    A pass of its own: the facts that rows can use are known only once titles are resolved."""
-
-    def __init__(self, path: str, site: str):
-        self.path, self.site = path, site
-
-    def process(self, dump_range):
-        for entity in kb.read_json_dump_range(self.path, dump_range, opener=open_input):
-            title = kb.entity_sitelink(entity, self.site)
-            if title is not None:
-                yield title, ("qid", entity["id"])
-                if any(fact.object == DISAMBIGUATION_ITEM for fact in kb.entity_facts(entity, frozenset({"P31"}))):
-                    yield title, ("disambiguation", "")
-
-
 class SparqlTitlesFn(beam.DoFn):
     """A batch of titles -> their QIDs and disambiguation marks, from a SPARQL endpoint."""
 
@@ -195,11 +139,6 @@ class SparqlFactsFn(beam.DoFn):
     def process(self, qids: list[str]):
         for fact in self.kb.facts(qids, self.properties):
             yield fact_by_pair(fact)
-
-
-def read_once(pipeline, label: str, path: str, read):
-    """A file that only one worker can stream (SQL and N-Triples dumps) as a PCollection."""
-    return pipeline | f"{label}Path" >> beam.Create([path]) | f"Read{label}" >> beam.FlatMap(read)
 
 
 class SparqlTitles(beam.PTransform):
@@ -257,37 +196,11 @@ def relx_outputs(shards: int, sentences_directory: str | None):
     return outputs
 
 
-class TitleEntries(beam.PTransform):
-    """The dump's (page_id, title) articles -> what each title is: (title, ("page"|"qid"|"disambiguation", value)),
-    from the dump itself and from page_props, or else from the Wikidata dump's sitelinks."""
-
-    def __init__(self, lang: str, page_props: str | None, wikidata: str | None,
-                 wikidata_ranges: list[kb.JsonDumpRange]):
-        super().__init__()
-        self.lang, self.page_props, self.wikidata, self.wikidata_ranges = lang, page_props, wikidata, wikidata_ranges
-
-    def expand(self, articles):
-        pipeline = articles.pipeline
-        entries = [articles | "Pages" >> beam.Map(lambda kv: (kv[1], ("page", "")))]
-        if self.page_props:
-            props = read_once(pipeline, "PageProps", self.page_props,
-                              lambda path: ((p.page_id, p) for p in sqldump.read_page_props(path, opener=open_input)))
-            entries.append({"title": articles, "prop": props}
-                           | "JoinPageProps" >> beam.CoGroupByKey()
-                           | "PagePropEntries" >> beam.FlatMap(title_entries_from_page_props))
-        elif self.wikidata:
-            entries.append(pipeline
-                           | "SitelinkRanges" >> beam.Create(self.wikidata_ranges)
-                           | "SpreadSitelinkRanges" >> beam.Reshuffle()
-                           | "ReadSitelinks" >> beam.ParDo(ReadSitelinksFn(self.wikidata, f"{self.lang}wiki")))
-        return entries | "AllEntries" >> beam.Flatten()
-
-
 class LinkedFacts(beam.PTransform):
     """(title, Resolution) -> the facts of the inventory whose two entities are both linked to, grouped as
     (pair key, facts); from the Wikidata JSON dump, the truthy dump, or a SPARQL endpoint (exactly one)."""
 
-    def __init__(self, properties: frozenset[str], wikidata: str | None, wikidata_ranges: list[kb.JsonDumpRange],
+    def __init__(self, properties: frozenset[str], wikidata: str | None, wikidata_ranges: list[kb.DumpRange],
                  truthy: str | None, sparql: str | None):
         super().__init__()
         self.properties, self.wikidata, self.wikidata_ranges = properties, wikidata, wikidata_ranges
@@ -303,9 +216,9 @@ class LinkedFacts(beam.PTransform):
             read = (pipeline
                     | "WikidataRanges" >> beam.Create(self.wikidata_ranges)
                     | "SpreadRanges" >> beam.Reshuffle()
-                    | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(self.wikidata, self.properties)).with_outputs(
+                    | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(self.wikidata, self.properties, JOB)).with_outputs(
                         "counts", main="facts"))
-            facts, counts = read.facts, read.counts
+            facts, counts = read.facts | "FactsByPair" >> beam.Map(fact_by_pair), read.counts
         elif self.truthy:
             facts = read_once(pipeline, "Truthy", self.truthy, lambda path: map(
                 fact_by_pair, kb.read_truthy_ntriples(path, self.properties, opener=open_input)))
@@ -326,37 +239,21 @@ def run(argv: list[str] | None = None) -> None:
     check_sources(args)
     inventory = load_relations(args.relations)
     inputs = [path for path in (args.page_props, args.redirects, args.wikidata, args.truthy) if path]
-    if args.sentences:
-        check_files(inputs)
-        extraction, finished = None, finished_sentences(args.sentences, args.lang)
-        shards, options = finished.shards, pipeline_options(pipeline_args)
-        description = finished.describe(JOB, {**vars(args), "beam_options": pipeline_args},
-                                        [file_fingerprint(path, open_input) for path in inputs], started_at)
-    else:
-        extraction = prepare_dump_job(args, pipeline_args, inputs, job=JOB, started_at=started_at)
-        shards, options = extraction.shards(join(args.out, SENTENCES_DIRECTORY)), extraction.options
-        description = extraction.description
-    wikidata_ranges = (kb.plan_json_dump(args.wikidata, args.wikidata_parts, opener=open_input)
+    job = prepare_corpus_job(args, pipeline_args, inputs, JOB, started_at)
+    shards, description = job.shards, job.description
+    wikidata_ranges = (kb.plan_line_dump(args.wikidata, args.wikidata_parts, opener=open_input)
                        if args.wikidata else [])
     description = replace(description, extra={**description.extra, "relations": {
         "source": inventory.source, "categories": sorted({r.category for r in inventory.relations}),
         "properties": sorted(inventory.properties)}})
     prepare_output(args.out, args.overwrite)
-    if extraction:  # extraction is most of the work: count its pages
-        progress = ShardProgress(shards.directory, {unit.index: unit.pages for unit in extraction.plan.units},
-                                 is_local_run(options))
-    else:  # each sentence shard becomes the output shard of the same number
-        progress = ShardProgress(args.out, dict.fromkeys(range(shards.count), 1), is_local_run(options), "shard")
-    with progress, beam_pipeline(options) as pipeline:
-        source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, extraction, description)
+    with job.progress(args.out), beam_pipeline(job.options) as pipeline:
+        source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job.extraction, description)
         links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
-        sql_rows = None
-        if args.redirects:
-            sql_rows = read_once(pipeline, "RedirectSql", args.redirects,
-                                 lambda path: ((row.page_id, row) for row in sqldump.read_redirects(path, open_input)))
-        edges = (links.articles, links.redirects) | "RedirectEdges" >> RedirectEdges(sql_rows)
-        entries = links.articles | "TitleEntries" >> TitleEntries(args.lang, args.page_props, args.wikidata,
-                                                                  wikidata_ranges)
+        tables = ((links.articles, links.redirects)
+                  | "TitleTables" >> TitleTables(args.lang, args.redirects, args.page_props, args.wikidata,
+                                                 wikidata_ranges))
+        edges, entries = tables["edges"], tables["entries"]
         lookup = SparqlTitles(args.sparql, args.lang) if args.sparql and not args.page_props else None
         resolutions = ((links.targets, edges, entries)
                        | "ResolveLinks" >> ResolveLinks(args.max_redirect_hops, lookup))

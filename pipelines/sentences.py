@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.launch import ShardProgress, beam_pipeline, is_local_run, pipeline_options, prepare_output
-from pipelines.stages import RunDescription, SentenceShards, SentenceShardsOf, open_input, siteinfo_description
+from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, is_within, join, pipeline_options,
+                              prepare_output)
+from pipelines.stages import (RunDescription, SentenceShards, SentenceShardsOf, finished_sentences, open_input,
+                              siteinfo_description)
 from relxdata.corpora import file_fingerprint
 from relxdata.dumps import DumpPlan, plan_dump
 from relxdata.errors import RelxdataError
@@ -27,6 +29,8 @@ from relxdata.extraction import ExtractionConfig
 from relxdata.sentences import SentenceSplitter
 
 JOB = "sentences"
+# Where a corpus job that extracts the dump itself keeps its sentence shards, inside its --out.
+SENTENCES_DIRECTORY = "sentences"
 
 
 def add_dump_arguments(parser: argparse.ArgumentParser, sentences_instead: bool = False) -> None:
@@ -126,6 +130,54 @@ def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs:
         },
         started_at=started_at)
     return DumpJob(plan, config, options, description)
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """Where a corpus job's sentences come from: extracted from the dump first (`extraction`), or the
+    shards of an earlier `run sentences` (`--sentences`); and how the job's manifest describes them."""
+
+    extraction: DumpJob | None
+    shards: SentenceShards
+    options: PipelineOptions
+    description: RunDescription
+
+    def progress(self, out: str) -> ShardProgress:
+        local = is_local_run(self.options)
+        if self.extraction:  # extraction is most of the work: count its pages
+            return ShardProgress(self.shards.directory,
+                                 {unit.index: unit.pages for unit in self.extraction.plan.units}, local)
+        # each sentence shard becomes the output shard of the same number
+        return ShardProgress(out, dict.fromkeys(range(self.shards.count), 1), local, "shard")
+
+
+def check_sentences_option(args: argparse.Namespace) -> None:
+    """`--sentences` replaces extraction: refuse the options that shape it, and a directory that --out replaces."""
+    if not args.sentences:
+        return
+    ignored = [option for option, value in (("--index", args.index), ("--limit", args.limit),
+                                            ("--spacy-model", args.spacy_model)) if value]
+    if ignored:
+        raise RelxdataError(f"{', '.join(ignored)} shape extraction, which --sentences has done already; "
+                            "leave them out, or give --dump instead")
+    if is_within(args.sentences, args.out):
+        raise RelxdataError(f"--sentences {args.sentences} lies inside --out {args.out}, whose old output is "
+                            "replaced: copy or move the sentences out first")
+
+
+def prepare_corpus_job(args: argparse.Namespace, pipeline_args: list[str], inputs: list[str], job: str,
+                       started_at: float) -> CorpusSource:
+    """The sentences of a corpus job (relx-distant, smiler), checked; `inputs` (its other files) fingerprinted.
+    With --dump, the shards go to OUT/sentences, a `run sentences` output of its own."""
+    if args.sentences:
+        check_files(inputs)
+        finished = finished_sentences(args.sentences, args.lang)
+        description = finished.describe(job, {**vars(args), "beam_options": pipeline_args},
+                                        [file_fingerprint(path, open_input) for path in inputs], started_at)
+        return CorpusSource(None, finished.shards, pipeline_options(pipeline_args), description)
+    extraction = prepare_dump_job(args, pipeline_args, inputs, job=job, started_at=started_at)
+    return CorpusSource(extraction, extraction.shards(join(args.out, SENTENCES_DIRECTORY)), extraction.options,
+                        extraction.description)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 
 from pipelines.launch import join, write_rows, write_text
+from relxdata import kb, sqldump
 from relxdata.corpora import (ARTICLES, MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, flat_counts, manifest,
                               read_shard, shard_name)
 from relxdata.dumps import DumpPlan, WorkUnit, read_unit
@@ -230,6 +231,7 @@ class ShardLinksFn(beam.DoFn):
         yield from sorted(targets)
         for row in self.shards.read(index, "articles", ["page_id", "title"]):
             yield beam.pvalue.TaggedOutput("articles", (row["page_id"], row["title"]))
+            yield beam.pvalue.TaggedOutput("placed", (row["title"], index))
         for row in self.shards.read(index, "redirects", ["page_id", "title", "target"]):
             target = self.rules.classify(row["target"])
             edge = RedirectEdge(row["title"], target.title, target.kind is LinkKind.ARTICLE)
@@ -237,7 +239,8 @@ class ShardLinksFn(beam.DoFn):
 
 
 class ShardLinks(beam.PTransform):
-    """Shard indices -> link target titles, and the dump's (page_id, title) articles and (page_id, edge) redirects."""
+    """Shard indices -> link target titles, and the dump's (page_id, title) articles, (page_id, edge) redirects
+    and (title, shard index) places of the articles."""
 
     def __init__(self, shards: SentenceShards):
         super().__init__()
@@ -246,7 +249,7 @@ class ShardLinks(beam.PTransform):
     def expand(self, indices):
         return (indices
                 | "Spread" >> beam.Reshuffle()
-                | "ReadLinks" >> beam.ParDo(ShardLinksFn(self.shards)).with_outputs("articles", "redirects",
+                | "ReadLinks" >> beam.ParDo(ShardLinksFn(self.shards)).with_outputs("articles", "redirects", "placed",
                                                                                     main="targets"))
 
 
@@ -357,6 +360,105 @@ class ResolveLinks(beam.PTransform):
         return ({"walk": arrived, "entry": entries}
                 | "JoinEntries" >> beam.CoGroupByKey()
                 | "Settle" >> beam.FlatMap(settle_walks))
+
+
+# --- what titles are: page ids, QIDs, disambiguation marks ------------------------------------
+
+def read_once(pipeline, label: str, path: str, read):
+    """A file that only one worker can stream (SQL and N-Triples dumps) as a PCollection."""
+    return pipeline | f"{label}Path" >> beam.Create([path]) | f"Read{label}" >> beam.FlatMap(read)
+
+
+def title_entries_from_page_props(element) -> Iterable[tuple[str, tuple[str, str]]]:
+    """page_props rows meet the dump's articles on page id, which gives their titles."""
+    _, joined = element
+    for title in joined["title"]:
+        for prop in joined["prop"]:
+            if prop.name == "wikibase_item":
+                yield title, ("qid", prop.value)
+            elif prop.name == "disambiguation":
+                yield title, ("disambiguation", "")
+
+
+class TitleEntries(beam.PTransform):
+    """The dump's (page_id, title) articles -> what each title is: (title, ("page"|"qid"|"disambiguation", value)),
+    from the dump itself and from page_props, or else from the Wikidata dump's sitelinks."""
+
+    def __init__(self, lang: str, page_props: str | None, wikidata: str | None,
+                 wikidata_ranges: list[kb.DumpRange]):
+        super().__init__()
+        self.lang, self.page_props, self.wikidata, self.wikidata_ranges = lang, page_props, wikidata, wikidata_ranges
+
+    def expand(self, articles):
+        pipeline = articles.pipeline
+        entries = [articles | "Pages" >> beam.Map(lambda kv: (kv[1], ("page", "")))]
+        if self.page_props:
+            props = read_once(pipeline, "PageProps", self.page_props,
+                              lambda path: ((p.page_id, p) for p in sqldump.read_page_props(path, opener=open_input)))
+            entries.append({"title": articles, "prop": props}
+                           | "JoinPageProps" >> beam.CoGroupByKey()
+                           | "PagePropEntries" >> beam.FlatMap(title_entries_from_page_props))
+        elif self.wikidata:
+            entries.append(pipeline
+                           | "SitelinkRanges" >> beam.Create(self.wikidata_ranges)
+                           | "SpreadSitelinkRanges" >> beam.Reshuffle()
+                           | "ReadSitelinks" >> beam.ParDo(ReadSitelinksFn(self.wikidata, f"{self.lang}wiki")))
+        return entries | "AllEntries" >> beam.Flatten()
+
+
+class TitleTables(beam.PTransform):
+    """The (page_id, title) articles and (page_id, edge) redirects that `ShardLinks` found -> the redirect edges
+    (the dump's, and redirect.sql's when given) and the title entries (pages, QIDs, disambiguation marks) that
+    link resolution needs."""
+
+    def __init__(self, lang: str, redirects_sql: str | None, page_props: str | None, wikidata: str | None,
+                 wikidata_ranges: list[kb.DumpRange]):
+        super().__init__()
+        self.lang, self.redirects_sql, self.page_props = lang, redirects_sql, page_props
+        self.wikidata, self.wikidata_ranges = wikidata, wikidata_ranges
+
+    def expand(self, pcolls):
+        articles, redirects = pcolls
+        sql_rows = None
+        if self.redirects_sql:
+            sql_rows = read_once(articles.pipeline, "RedirectSql", self.redirects_sql, lambda path: (
+                (row.page_id, row) for row in sqldump.read_redirects(path, open_input)))
+        return {"edges": (articles, redirects) | "RedirectEdges" >> RedirectEdges(sql_rows),
+                "entries": articles | "TitleEntries" >> TitleEntries(self.lang, self.page_props, self.wikidata,
+                                                                     self.wikidata_ranges)}
+
+
+class ReadWikidataFn(beam.DoFn):
+    """One range of the Wikidata JSON dump -> the facts of `properties`; the entities read on the side."""
+
+    def __init__(self, path: str, properties: frozenset[str], job: str):
+        self.path, self.properties, self.job = path, properties, job
+
+    def process(self, dump_range):
+        entities = 0
+        for entity in kb.read_json_dump_range(self.path, dump_range, opener=open_input):
+            entities += 1
+            for fact in kb.entity_facts(entity, self.properties):
+                yield fact
+        Metrics.counter(self.job, "wikidata_entities").inc(entities)
+        yield beam.pvalue.TaggedOutput("counts", {"kb.entities": entities})
+
+
+class ReadSitelinksFn(beam.DoFn):
+    """One range of the JSON dump -> the wiki's titles as title entries: their item, disambiguation marks.
+
+    A pass of its own: the facts that rows can use are known only once titles are resolved."""
+
+    def __init__(self, path: str, site: str):
+        self.path, self.site = path, site
+
+    def process(self, dump_range):
+        for entity in kb.read_json_dump_range(self.path, dump_range, opener=open_input):
+            title = kb.entity_sitelink(entity, self.site)
+            if title is not None:
+                yield title, ("qid", entity["id"])
+                if any(fact.object == kb.DISAMBIGUATION_PAGE for fact in kb.entity_facts(entity, frozenset({"P31"}))):
+                    yield title, ("disambiguation", "")
 
 
 # --- output ------------------------------------------------------------------------------------------

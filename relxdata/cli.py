@@ -14,7 +14,8 @@ from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_
 from relxdata.errors import RelxdataError, user_error_in
 from relxdata.relations import NO_RELATION
 
-JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "pairs": "pipelines.pairs"}
+JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "smiler": "pipelines.smiler",
+        "pairs": "pipelines.pairs"}
 # ...and appends the step it was running.
 _BEAM_STEP = re.compile(r"( \[while running '[^']*'\])+$")
 
@@ -77,17 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--threads", type=int, help="DuckDB threads (default: one per core); the output is the same")
     pairs.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
     relations = commands.add_parser("relations", help="print the relation inventory as JSON lines",
-                                    description="Print the relation inventory, one JSON object a line: "
+                                    description="Print a relation inventory, one JSON object a line (the format "
+                                                "--relations reads): relx lines are "
                                                 '{"category": .., "relation": .., "relation_name": ..}.')
-    relations.add_argument("--relations", help="an inventory file of the same lines (default: the shipped one, "
-                                               "RELX-Distant's 24 categories)")
+    relations.add_argument("--relations", help="an inventory file of the same lines, of either schema (default: the "
+                                               "shipped one of --schema)")
+    relations.add_argument("--schema", choices=["relx", "smiler"], default="relx",
+                           help="relx: RELX-Distant's 24 categories (default); smiler: SMiLER's 35 labels, "
+                                '{"label": .., "dbpedia": [..], "wikidata": [..]} (see docs/smiler.md)')
     export = commands.add_parser("export", help="write a corpus in a released layout",
                                  description="relx-json: the released RELX-Distant layout, a JSON array of objects "
                                              "with the keys sentence, entity1, entity2, entity1_indices, "
-                                             "entity2_indices, relation, relation_name, category.")
-    export.add_argument("format", choices=["relx-json"], help="the layout to write")
-    export.add_argument("--corpus", required=True, help="a relx-distant corpus directory (part-*.parquet)")
-    export.add_argument("--out", required=True, help="the file to write")
+                                             "entity2_indices, relation, relation_name, category; --out is a file. "
+                                             "smiler-tsv: the released SMiLER layout, {lang}_corpora_{train,test}.tsv "
+                                             "with the header id, entity_1, entity_2, label, text, lang and the "
+                                             "entities tagged <e1>..</e1>, <e2>..</e2> in the text; --out is a "
+                                             "directory.")
+    export.add_argument("format", choices=["relx-json", "smiler-tsv"], help="the layout to write")
+    export.add_argument("--corpus", required=True, help="a relx-distant or smiler corpus directory (part-*.parquet)")
+    export.add_argument("--out", required=True, help="the file (relx-json) or directory (smiler-tsv) to write")
+    export.add_argument("--dev", action="store_true", help="smiler-tsv: write dev rows to {lang}_corpora_dev.tsv "
+                                                           "instead of adding them to train, as released")
+    export.add_argument("--overwrite", action="store_true", help="replace existing files")
     score = commands.add_parser("score", help="the official relation-extraction macro-F1 of predictions",
                                 description="SemEval-2010 Task 8's official score, as KBP-37 and RELX report it: "
                                             "the macro-averaged F1 over the relations in GOLD (the negative label "
@@ -127,13 +139,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build-pairs":
             _build_pairs(args)
         elif args.command == "relations":
-            from relxdata.relations import load_relations
-            for line in load_relations(args.relations).lines():
+            from relxdata.relations import load_relations, load_smiler_labels, schema_of
+            schema = schema_of(args.relations) if args.relations else args.schema
+            inventory = load_smiler_labels(args.relations) if schema == "smiler" else load_relations(args.relations)
+            for line in inventory.lines():
                 print(line)
-        elif args.command == "export":
+        elif args.command == "export" and args.format == "relx-json":
             from relxdata.export import export_relx_json
-            rows = export_relx_json(args.corpus, args.out)
+            rows = export_relx_json(args.corpus, args.out, overwrite=args.overwrite)
             print(f"{rows:,} rows in {args.out}", file=sys.stderr)
+        elif args.command == "export":
+            from relxdata.export import export_smiler_tsv
+            for name, rows in sorted(export_smiler_tsv(args.corpus, args.out, dev=args.dev,
+                                                       overwrite=args.overwrite).items()):
+                print(f"{rows:,} rows in {os.path.join(args.out, name)}", file=sys.stderr)
         elif args.command == "score":
             from relxdata.scoring import report_json, report_lines, score_files
             result = score_files(args.gold, args.pred, args.negative_label)

@@ -28,8 +28,10 @@ REDIRECTS = pa.schema([
     ("lang", pa.string()), ("page_id", pa.int64()), ("title", pa.string()), ("ns", pa.int32()),
     ("target", pa.string()), ("fragment", pa.string()),
 ])
-# Every page of the kept namespaces, with or without sentences: what link targets can arrive at.
-ARTICLES = pa.schema([("lang", pa.string()), ("page_id", pa.int64()), ("title", pa.string())])
+# Every page of the kept namespaces, with or without sentences: what link targets can arrive at;
+# lead_names are the bold phrases of its lead, the names it gives its subject.
+ARTICLES = pa.schema([("lang", pa.string()), ("page_id", pa.int64()), ("title", pa.string()),
+                      ("lead_names", pa.list_(pa.string()))])
 QUARANTINE = pa.schema([
     ("lang", pa.string()), ("page_id", pa.int64()), ("ns", pa.int32()), ("title", pa.string()),
     ("reason", pa.string()), ("detail", pa.string()), ("wikitext", pa.string()),
@@ -44,6 +46,14 @@ RELX_DISTANT = pa.schema([
     ("relation", pa.string()), ("relation_name", pa.string()), ("category", pa.string()),
     ("page_id", pa.int64()), ("page_title", pa.string()), ("entity1_text", pa.string()),
     ("entity2_text", pa.string()),
+])
+SMILER = pa.schema([
+    ("id", pa.string()), ("lang", pa.string()), ("label", pa.string()), ("entity_1", pa.string()),
+    ("entity_2", pa.string()), ("text", pa.string()), ("entity_1_indices", pa.list_(pa.int32())),
+    ("entity_2_indices", pa.list_(pa.int32())), ("entity_1_iri", pa.string()), ("entity_2_iri", pa.string()),
+    ("entity_1_qid", pa.string()), ("entity_2_qid", pa.string()), ("property", pa.string()),
+    ("mention_1", pa.string()), ("mention_2", pa.string()), ("page_id", pa.int64()), ("page_title", pa.string()),
+    ("split", pa.string()),
 ])
 
 # The relx-distant columns that later stages read, with the Arrow types that the contract allows.
@@ -136,8 +146,8 @@ def corpus_files(directory: str) -> list[str]:
     return files
 
 
-def check_corpus(files: list[str], columns: dict = REQUIRED_COLUMNS) -> int:
-    """Check every shard against the relx-distant contract; the number of rows."""
+def check_corpus(files: list[str], columns: dict = REQUIRED_COLUMNS, contract: str = "relx-distant") -> int:
+    """Check every shard against a contract (the columns it needs, with their types); the number of rows."""
     rows = 0
     for path in files:
         try:
@@ -147,10 +157,10 @@ def check_corpus(files: list[str], columns: dict = REQUIRED_COLUMNS) -> int:
         schema = metadata.schema.to_arrow_schema()
         for column, type_ok in columns.items():
             if column not in schema.names:
-                raise RelxdataError(f"{path}: the relx-distant column {column!r} is missing")
+                raise RelxdataError(f"{path}: the {contract} column {column!r} is missing")
             if not type_ok(schema.field(column).type):
                 raise RelxdataError(f"{path}: column {column!r} has type {schema.field(column).type}, which the "
-                                    "relx-distant contract does not allow")
+                                    f"{contract} contract does not allow")
         rows += metadata.num_rows
     if rows == 0:
         raise RelxdataError("the corpus has no rows")

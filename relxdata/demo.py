@@ -23,6 +23,11 @@ def sample_knowledge_base() -> str:
     return str(resources.files("relxdata").joinpath("data/demo/wikidata-demo.json"))
 
 
+def sample_dbpedia() -> str:
+    """Path of the bundled DBpedia sample (English chapter, mapping-based objects and literals)."""
+    return str(resources.files("relxdata").joinpath("data/demo/dbpedia-demo.ttl"))
+
+
 def _marked(row: dict) -> str:
     """The sentence with its two entities marked as [[anchor]]."""
     spans = sorted([(*row["entity1_indices"], 1), (*row["entity2_indices"], 2)])
@@ -33,8 +38,13 @@ def _marked(row: dict) -> str:
     return "".join(pieces + [text[last:]])
 
 
+def _tagged(row: dict) -> str:
+    from relxdata.smiler_tsv import tag
+    return tag(row["text"], tuple(row["entity_1_indices"]), tuple(row["entity_2_indices"]))
+
+
 def run_demo(out: str, overwrite: bool = False) -> None:
-    from pipelines import relx_distant
+    from pipelines import relx_distant, smiler
 
     if os.path.exists(os.path.join(out, "relx-distant")) and not overwrite:
         raise RelxdataError(f"{out} already holds a demo output; pass --overwrite to replace it")
@@ -57,4 +67,18 @@ def run_demo(out: str, overwrite: bool = False) -> None:
               f"({sum(unresolved.values())} not: {unresolved}), {len(rows)} rows; for example:")
         for row in rows[:3]:
             print(f"   {row['entity1']} {row['relation']} ({row['relation_name']}) {row['entity2']}: {_marked(row)}")
-    print(f"\nShards and manifests are in {os.path.abspath(os.path.join(out, 'relx-distant'))}/<lang>/")
+    dbpedia = sample_dbpedia()
+    for lang in DEMO_LANGUAGES:
+        sentences = os.path.join(out, "relx-distant", lang, "sentences")
+        target = os.path.join(out, "smiler", lang)
+        print(f"== {lang}: relxdata run smiler --lang {lang} --sentences {sentences} --dbpedia {dbpedia} "
+              f"--wikidata {knowledge_base} --out {target}")
+        smiler.run(["--lang", lang, "--sentences", sentences, "--dbpedia", dbpedia, "--wikidata", knowledge_base,
+                    "--negatives", "0.2", "--out", target, "--overwrite", "--direct_num_workers", "2"])
+        rows = read_rows(target)
+        how = "from English DBpedia facts through Wikidata QIDs" if lang != "en" else "from DBpedia facts"
+        print(f"   {len(rows)} SMiLER rows {how}; for example:")
+        for row in rows[:3]:
+            print(f"   {row['label']} ({row['mention_1']}, {row['mention_2']}): {_tagged(row)}")
+    print(f"\nShards and manifests are in {os.path.abspath(os.path.join(out, 'relx-distant'))}/<lang>/ "
+          f"and {os.path.abspath(os.path.join(out, 'smiler'))}/<lang>/")

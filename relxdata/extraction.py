@@ -65,7 +65,8 @@ class PageExtractor:
         if page.ns not in self.config.namespaces:
             counts["pages.skipped.namespace"] += 1
             return
-        output.articles.append({"lang": lang, "page_id": page.page_id, "title": page.title})
+        article = {"lang": lang, "page_id": page.page_id, "title": page.title, "lead_names": []}
+        output.articles.append(article)
         size = len(page.text.encode("utf-8"))
         if size > self.config.max_page_bytes:
             self._quarantine(page, "too_large", f"{size} bytes of wikitext", output)
@@ -78,6 +79,7 @@ class PageExtractor:
         except Exception as exc:  # a parser blow-up on one page must not end the job
             self._quarantine(page, "parse_error", f"{type(exc).__name__}: {exc}"[:500], output)
             return
+        article["lead_names"] = document.lead_names
         for reason, number in (document.dropped_links + crossing).items():
             counts[f"links.dropped.{reason}"] += number
         if not sentences:

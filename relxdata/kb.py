@@ -52,10 +52,22 @@ class KnowledgeBaseError(RelxdataError):
 
 
 @dataclass(frozen=True, slots=True)
+class Literal:
+    """A value, not an entity: its lexical form, datatype ("xsd:gYear", or a full IRI) and language tag."""
+
+    value: str
+    datatype: str | None = None
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Fact:
+    """`subject` and an entity `object` are a source's own entity keys (QIDs for Wikidata, article
+    titles for DBpedia); a literal-valued property has a `Literal` object."""
+
     subject: str
     property: str
-    object: str
+    object: str | Literal
 
 
 class KnowledgeBase(Protocol):
@@ -104,18 +116,18 @@ def entity_sitelink(entity: dict, site: str) -> str | None:
 
 # --- line-oriented dumps in ranges ---------------------------------------------------------------------
 #
-# A range is cut from the file's bytes, never from the decompressed data, so planning reads nothing
+# Wikidata's JSON dump and DBpedia's N-Triples dumps hold one record a line. A range is cut from the file's bytes, never from the decompressed data, so planning reads nothing
 # but the file's size and ends. Each worker finds its own line starts: a range owns each line that
 # starts right after a newline at a byte offset in [start, end) of an uncompressed file, or in a
 # bzip2 block whose first bit lies in compressed bytes [start, end); range 0 also owns the first line.
 # relxdata.bzip2_ranges finds the blocks and says why every line has exactly one owner.
 
 @dataclass(frozen=True)
-class JsonDumpRange:
+class DumpRange:
     """A part of a dump to read on its own: bytes `start:end` of the file (end None: to the end).
 
     `compressed` True: compressed byte offsets of a bzip2 file, whose blocks a worker finds itself;
-    False: byte offsets of an uncompressed file; `JsonDumpRange(0, 0, None)` is the whole dump,
+    False: byte offsets of an uncompressed file; `DumpRange(0, 0, None)` is the whole dump,
     whatever its compression.
     """
 
@@ -125,11 +137,11 @@ class JsonDumpRange:
     compressed: bool = False
 
 
-WHOLE = JsonDumpRange(0, 0, None)
+WHOLE = DumpRange(0, 0, None)
 
 
-def plan_json_dump(path: str, parts: int, *, opener: Opener = open_local,
-                   parallelization: int = 0) -> list[JsonDumpRange]:
+def plan_line_dump(path: str, parts: int, *, opener: Opener = open_local,
+                   parallelization: int = 0) -> list[DumpRange]:
     """Cut a dump into at most `parts` byte ranges; every line falls in exactly one.
 
     Planning reads only the file's size and, for bzip2, its first and last few bytes (a file that
@@ -152,7 +164,7 @@ def plan_json_dump(path: str, parts: int, *, opener: Opener = open_local,
     compressed = compression is Compression.BZIP2
     cuts: list[int | None] = [size * part // parts for part in range(parts)]
     cuts.append(None)
-    return [JsonDumpRange(index, cuts[index], cuts[index + 1], compressed) for index in range(parts)]
+    return [DumpRange(index, cuts[index], cuts[index + 1], compressed) for index in range(parts)]
 
 
 def iter_entities(path: str, *, opener: Opener = open_local, parallelization: int = 0) -> Iterator[dict]:
@@ -160,13 +172,13 @@ def iter_entities(path: str, *, opener: Opener = open_local, parallelization: in
     return read_json_dump_range(path, WHOLE, opener=opener, parallelization=parallelization)
 
 
-def read_json_dump_range(path: str, part: JsonDumpRange, *, opener: Opener = open_local,
+def read_json_dump_range(path: str, part: DumpRange, *, opener: Opener = open_local,
                          parallelization: int = 0) -> Iterator[dict]:
     """The entities whose lines `part` owns, in dump order; the dump's '[' and ']' lines are checked,
     not yielded. The range that owns the first line checks the '['; the one that owns the last line
     that is not blank checks that it is the ']' and that only blanks follow."""
     first = part.start == 0
-    with _owned_lines(path, part, opener, parallelization) as (lines, where):
+    with owned_lines(path, part, opener, parallelization) as (lines, where):
         opened, closed, last = not first, False, None
         for key, begin, line in lines:
             line = line.strip()
@@ -227,7 +239,7 @@ def _decompressed_place(key: int, offset: int) -> str:
 
 
 @contextlib.contextmanager
-def _owned_lines(path: str, part: JsonDumpRange, opener: Opener,
+def owned_lines(path: str, part: DumpRange, opener: Opener,
                  parallelization: int) -> Iterator[tuple[LinesOwned, Callable[[int, int], str]]]:
     """The lines `part` owns, and how to name a place in them."""
     if part == WHOLE:
@@ -384,41 +396,54 @@ class SparqlKnowledgeBase:
         if not properties:
             return
         predicates = " ".join(f"wdt:{_checked(prop, _PID)}" for prop in sorted(properties))
-        for batch in _batches(subjects, self.batch_size):
+        for batch in distinct_batches(subjects, self.batch_size):
             values = " ".join(f"wd:{_checked(qid, _QID)}" for qid in batch)
             where = (f"VALUES ?s {{ {values} }} VALUES ?p {{ {predicates} }} ?s ?p ?o . "
                      f'FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{ENTITY}Q"))')
             for row in self._select("?s ?p ?o", where):
-                yield Fact(row["s"].removeprefix(ENTITY), row["p"].removeprefix(DIRECT),
-                           row["o"].removeprefix(ENTITY))
+                yield Fact(row["s"]["value"].removeprefix(ENTITY), row["p"]["value"].removeprefix(DIRECT),
+                           row["o"]["value"].removeprefix(ENTITY))
 
     def sitelinks(self, titles: Iterable[str], lang: str) -> Iterator[tuple[str, str]]:
         """(title, QID) for the titles that are articles of the `lang` Wikipedia."""
         wiki = f"https://{_checked(lang, _LANG)}.wikipedia.org/"
-        for batch in _batches(titles, self.batch_size):
+        for batch in distinct_batches(titles, self.batch_size):
             names = " ".join(f"{_literal(title)}@{lang}" for title in batch)
             where = (f"VALUES ?name {{ {names} }} "
                      f"?article schema:about ?item ; schema:isPartOf <{wiki}> ; schema:name ?name .")
             for row in self._select("?name ?item", where):
-                yield row["name"], row["item"].removeprefix(ENTITY)
+                yield row["name"]["value"], row["item"]["value"].removeprefix(ENTITY)
 
     def disambiguations(self, qids: Iterable[str]) -> set[str]:
         """The items among `qids` that are instances of Wikimedia disambiguation page."""
         instances = self.facts(qids, frozenset({"P31"}))
         return {fact.subject for fact in instances if fact.object == DISAMBIGUATION_PAGE}
 
-    def _select(self, variables: str, where: str) -> Iterator[dict[str, str]]:
-        """All rows, page by page; ORDER BY keeps pages from overlapping or leaving gaps."""
+    prefixes = _PREFIXES
+
+    def _select(self, variables: str, where: str) -> Iterator[dict[str, dict]]:
+        """All rows (each variable's RDF term as SPARQL's JSON gives it), page by page; ORDER BY keeps
+        pages from overlapping or leaving gaps.
+
+        Virtuoso (DBpedia's endpoint) returns at most its `X-SPARQL-MaxRows` rows whatever the LIMIT,
+        and says so only in that header: a page cut there would pass for the last one and lose the
+        rest silently, so it is an error that names a page size below the cap.
+        """
         offset = 0
         while True:
-            rows = self._query(f"{_PREFIXES}SELECT DISTINCT {variables} WHERE {{ {where} }} "
-                               f"ORDER BY {variables} LIMIT {self.page_size} OFFSET {offset}")
+            rows, max_rows = self._query(f"{self.prefixes}SELECT DISTINCT {variables} WHERE {{ {where} }} "
+                                         f"ORDER BY {variables} LIMIT {self.page_size} OFFSET {offset}")
+            if max_rows is not None and max_rows < self.page_size and len(rows) >= max_rows:
+                raise KnowledgeBaseError(
+                    f"SPARQL endpoint {self.endpoint} cut a page at its limit of {max_rows} rows "
+                    f"(X-SPARQL-MaxRows); ask with a page size below {max_rows}")
             yield from rows
             if len(rows) < self.page_size:
                 return
             offset += self.page_size
 
-    def _query(self, query: str) -> list[dict[str, str]]:
+    def _query(self, query: str) -> tuple[list[dict[str, dict]], int | None]:
+        """The rows of one query, and the endpoint's row cap when it names one."""
         client = SPARQLWrapper(self.endpoint, agent=self.user_agent)
         client.setQuery(query)
         client.setMethod(POST)  # batches of VALUES outgrow what servers accept in a URL
@@ -427,8 +452,9 @@ class SparqlKnowledgeBase:
         attempt = 0
         while True:
             try:
-                bindings = client.query().convert()["results"]["bindings"]
-                return [{name: term["value"] for name, term in row.items()} for row in bindings]
+                result = client.query()
+                cap = result.info().get("x-sparql-maxrows", "")
+                return result.convert()["results"]["bindings"], int(cap) if cap.strip().isdigit() else None
             except urllib.error.HTTPError as exc:
                 problem, transient = f"HTTP {exc.code} {exc.reason}", exc.code in RETRY_STATUSES
                 delay = _retry_after(exc.headers.get("Retry-After")) if transient else None
@@ -465,7 +491,7 @@ def _literal(text: str) -> str:
     return f'"{escaped}"'
 
 
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+def distinct_batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
     """Distinct items in batches, so that a repeated subject or title is not answered twice."""
     seen: set[str] = set()
     batch: list[str] = []

@@ -59,10 +59,15 @@ class Walk:
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
+    """Where a link target `title` leads: its item `qid`, or the `reason` there is none; `arrived` is
+    the title its redirects end at, whether a page or a red link (None for a disambiguation page or a
+    failed walk): the entity a link names, for knowledge bases keyed by title."""
+
     title: str
     qid: str | None
     reason: Unresolved | None
     hops: int
+    arrived: str | None = None
 
 
 def follow(walk: Walk, edge: RedirectEdge | None, max_hops: int = DEFAULT_MAX_HOPS) -> Walk:
@@ -89,9 +94,9 @@ def settle(walk: Walk, entry: TitleEntry) -> Resolution:
     if entry.disambiguation:
         return Resolution(walk.origin, None, Unresolved.DISAMBIGUATION, hops)
     if entry.qid is not None:
-        return Resolution(walk.origin, entry.qid, None, hops)
+        return Resolution(walk.origin, entry.qid, None, hops, walk.current)
     reason = Unresolved.NO_QID if entry.is_page else Unresolved.RED_LINK
-    return Resolution(walk.origin, None, reason, hops)
+    return Resolution(walk.origin, None, reason, hops, walk.current)
 
 
 def resolve_title(title: str, redirects: Mapping[str, RedirectEdge], entries: Mapping[str, TitleEntry],

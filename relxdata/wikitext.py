@@ -38,6 +38,8 @@ DROPPED_TAGS = frozenset(DROPPED_EXTENSION_TAGS) | {"table", "style", "script", 
 BLOCK_TAGS = frozenset({"p", "div", "blockquote", "center", "poem", "li", "dd", "dt", "ul", "ol", "dl", "br",
                         "hr", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "caption", "figure"})
 _STYLE_QUOTES = re.compile(r"'''''|'''|''")
+# What may sit at the edge of a bold phrase without being part of the name.
+_NAME_EDGES = " ,;:.()\"'«»„“”‚‘’"
 _MAGIC_WORDS = re.compile(r"__[A-Z]+(?:_[A-Z]+)*__")
 # Runs of spaces, or any other inline blank: single spaces are left alone (most of the text).
 _INLINE_SPACES = re.compile(r"[ \t\u00a0\u2009\u200b]{2,}|[\t\u00a0\u2009\u200b]")
@@ -69,6 +71,8 @@ class Document:
     text: str
     links: list[Link]
     dropped_links: Counter = field(default_factory=Counter)
+    # The bold phrases of the lead (before the first heading): the names the article gives its subject.
+    lead_names: list[str] = field(default_factory=list)
 
 
 # Opening tokens and the tokens that close them; a tag opened by TagOpenOpen closes with either.
@@ -115,6 +119,9 @@ class _TokenWalker:
         self.links: list[tuple[int, int, str, str]] = []
         self.dropped: Counter = Counter()
         self.in_link = False
+        self.in_lead = True
+        self.bold_from: int | None = None
+        self.bold: list[tuple[int, int, None, str]] = []  # shaped like links, to move with the text
         self.handlers = {
             tokens.Text: self.text, tokens.WikilinkOpen: self.wikilink, tokens.HTMLEntityStart: self.entity,
             tokens.TagOpenOpen: self.tag, tokens.HeadingStart: self.heading,
@@ -163,11 +170,25 @@ class _TokenWalker:
 
     def text(self, index: int) -> None:
         value = self.stream[index].text
-        if "''" in value:
-            value = _STYLE_QUOTES.sub("", value)
         if "__" in value:
             value = _MAGIC_WORDS.sub("", value)
-        self.add(value)
+        if "''" not in value:
+            self.add(value)
+            return
+        last = 0
+        for quotes in _STYLE_QUOTES.finditer(value):
+            self.add(value[last:quotes.start()])
+            last = quotes.end()
+            if self.in_lead and len(quotes[0]) != 2:
+                if self.bold_from is None:
+                    self.bold_from = self.length
+                else:
+                    self.end_bold(self.length)
+        self.add(value[last:])
+
+    def end_bold(self, end: int) -> None:
+        self.bold.append((self.bold_from, end, None, ""))
+        self.bold_from = None
 
     def entity_source(self, index: int) -> str:
         inner = self.stream[index + 1:self.closer[index]]
@@ -179,6 +200,9 @@ class _TokenWalker:
         self.add(html.unescape(self.entity_source(index)))
 
     def heading(self, index: int) -> None:
+        if self.bold_from is not None:
+            self.end_bold(self.length)
+        self.in_lead = False
         self.add("\n")
         self.walk(index + 1, self.closer[index])
         self.add("\n")
@@ -298,12 +322,21 @@ def clean(wikitext: str, rules: TitleRules) -> Document:
     stream = _tokenizer().tokenize(_EXTENSION_TAGS.sub("", wikitext), 0, True)
     walker = _TokenWalker(stream, rules)
     walker.walk(0, len(stream))
-    text, links = "".join(walker.pieces), walker.links
+    if walker.bold_from is not None:
+        walker.end_bold(walker.length)
+    # Bold spans ride along with the links (target None) through the rewrites that move offsets.
+    text, links = "".join(walker.pieces), walker.links + walker.bold
     for pattern, replacement in _NORMALIZATION:
         text, links = _rewrite(text, links, pattern, replacement)
     leading = len(text) - len(text.lstrip())
     text = text.strip()
-    document = Document(text=text, links=[], dropped_links=walker.dropped)
+    bold = [(start - leading, end - leading) for start, end, target, _ in links if target is None]
+    links = [link for link in links if link[2] is not None]
+    # MediaWiki ends bold with the line.
+    names = (" ".join(text[max(start, 0):max(end, 0)].split("\n")[0].split()).strip(_NAME_EDGES)
+             for start, end in bold)
+    document = Document(text=text, links=[], dropped_links=walker.dropped,
+                        lead_names=list(dict.fromkeys(name for name in names if name)))
     for start, end, target, fragment in links:
         start, end = max(start - leading, 0), min(end - leading, len(text))
         while start < end and text[start].isspace():

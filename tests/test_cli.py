@@ -8,7 +8,8 @@ from relxdata.corpora import read_rows
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "sentences", "--help"],
-                                  ["run", "relx-distant", "--help"], ["run", "pairs", "--help"],
+                                  ["run", "relx-distant", "--help"], ["run", "smiler", "--help"],
+                                  ["run", "pairs", "--help"],
                                   ["build-pairs", "--help"], ["relations", "--help"], ["export", "--help"],
                                   ["score", "--help"], ["demo", "--help"]])
 def test_every_command_has_help(argv):
@@ -19,7 +20,7 @@ def test_every_command_has_help(argv):
 
 def test_unknown_job(capsys):
     assert main(["run", "everything"]) == 2
-    assert capsys.readouterr().err.strip() == "relxdata: error: unknown job 'everything'; jobs: sentences, relx-distant, pairs"
+    assert capsys.readouterr().err.strip() == "relxdata: error: unknown job 'everything'; jobs: sentences, relx-distant, smiler, pairs"
 
 
 @pytest.mark.slow
@@ -36,6 +37,11 @@ def test_demo_runs_from_the_installed_package(tmp_path, capsys):
     en = {(row["entity1"], row["relation"], row["entity2"]): row for row in read_rows(tmp_path / "demo" / "relx-distant" / "en")}
     warsaw = en[("Q270", "P1376", "Q36")]  # linked as [[Warszawa|Warsaw]], a redirect
     assert warsaw["sentence"][slice(*warsaw["entity1_indices"])] == "Warsaw"
+    assert "has-population (title, literal): In 2020, <e1>Berlin</e1> had <e2>3,664,088</e2> inhabitants." in printed
+    smiler = {lang: {(row["page_title"], row["label"], row["entity_2"], row["entity_2_qid"])
+                     for row in read_rows(tmp_path / "demo" / "smiler" / lang)} for lang in ("en", "de")}
+    assert ("Marie Curie", "has-spouse", "Pierre Curie", "Q37463") in smiler["en"]
+    assert ("Berlin", "from-country", "Bundesrepublik Deutschland", "Q183") in smiler["de"]
 
 
 def test_export_of_a_missing_corpus_is_one_line(tmp_path, capsys):

@@ -276,7 +276,7 @@ def test_ranges_read_every_entity_exactly_once(tmp_path, monkeypatch, name):
     whole = [entity["id"] for entity in kb.iter_entities(path)]
     assert whole == [f"Q{n}" for n in range(1, 601)]
     for parts in (1, 2, 3, 7, 64, 5000):
-        plan = kb.plan_json_dump(path, parts)
+        plan = kb.plan_line_dump(path, parts)
         assert len(plan) <= parts and plan[-1].end is None
         assert [r.end for r in plan[:-1]] == [r.start for r in plan[1:]]
         assert all(r.start < r.end for r in plan[:-1])  # never an empty range, even for 5000 parts
@@ -289,24 +289,24 @@ def test_ranges_read_every_entity_exactly_once(tmp_path, monkeypatch, name):
 
 def test_gzip_stays_one_range(tmp_path):
     path = write_dump(tmp_path / "dump.json.gz", synthetic_entities(50))
-    assert kb.plan_json_dump(path, 8) == [kb.JsonDumpRange(0, 0, None)]
+    assert kb.plan_line_dump(path, 8) == [kb.DumpRange(0, 0, None)]
 
 
 def test_plans_are_small_byte_ranges(tmp_path):
     path = write_dump(tmp_path / "dump.json.bz2", synthetic_entities(600))
     size = (tmp_path / "dump.json.bz2").stat().st_size
-    plan = kb.plan_json_dump(path, 4)
+    plan = kb.plan_line_dump(path, 4)
     assert [(r.index, r.start, r.end, r.compressed) for r in plan] == [
         (0, 0, size // 4, True), (1, size // 4, size // 2, True), (2, size // 2, size * 3 // 4, True),
         (3, size * 3 // 4, None, True)]
     assert pickle.loads(pickle.dumps(plan)) == plan
     plain = write_dump(tmp_path / "dump.json", synthetic_entities(10))
-    assert all(not r.compressed for r in kb.plan_json_dump(plain, 3))
-    assert kb.plan_json_dump(path, 1) == kb.plan_json_dump(plain, 1) == [kb.WHOLE]
+    assert all(not r.compressed for r in kb.plan_line_dump(plain, 3))
+    assert kb.plan_line_dump(path, 1) == kb.plan_line_dump(plain, 1) == [kb.WHOLE]
 
 
 def owned_lines(path, part, threads):
-    with kb._owned_lines(path, part, kb.open_local, threads) as (lines, _):
+    with kb.owned_lines(path, part, kb.open_local, threads) as (lines, _):
         return [line for _, _, line in lines]
 
 
@@ -318,7 +318,7 @@ def assert_every_line_read_once(path, parts_list, *, opener=kb.open_local):
         data = file.read()
     lines = (bz2.decompress(data) if data.startswith(b"BZh") else data).split(b"\n")
     for parts in parts_list:
-        plan = kb.plan_json_dump(path, parts, opener=opener, parallelization=1)
+        plan = kb.plan_line_dump(path, parts, opener=opener, parallelization=1)
         assert 1 <= len(plan) <= parts and plan[0].start == 0 and plan[-1].end is None
         assert [r.end for r in plan[:-1]] == [r.start for r in plan[1:]]
         assert [r.index for r in plan] == list(range(len(plan)))
@@ -336,7 +336,7 @@ def test_real_dump_ranges(wikidata):
     whole = assert_every_line_read_once(path, [1, 2, 3, 4, 5, 6, 7, 8, 40, 1000])
     assert len(whole) == 20
     for parts in (2, 3, 6, 40):
-        plan = kb.plan_json_dump(path, parts, parallelization=2)
+        plan = kb.plan_line_dump(path, parts, parallelization=2)
         assert [e["id"] for r in plan for e in kb.read_json_dump_range(path, r, parallelization=1)] == whole
 
 
@@ -436,7 +436,7 @@ def test_plain_ranges_own_lines_by_the_newline_before_them(tmp_path):
 def test_a_range_without_a_block_start_reads_nothing(tmp_path):
     path = tmp_path / "dump.json.bz2"
     path.write_bytes(bz2.compress(json_dump_bytes(synthetic_entities(30))))  # one block
-    plan = kb.plan_json_dump(str(path), 5)
+    plan = kb.plan_line_dump(str(path), 5)
     assert len(plan) == 5
     assert [len(list(kb.read_json_dump_range(str(path), r))) for r in plan] == [30, 0, 0, 0, 0]
 
@@ -528,7 +528,7 @@ def test_planning_a_big_bzip2_dump_touches_a_bounded_part_of_it(tmp_path, repeat
         file.write(tail)
     counts = {"read": 0, "seeks": 0}
     opener = lambda name: CountingFile(open(name, "rb"), counts)  # noqa: E731
-    plan = kb.plan_json_dump(str(path), 300, opener=opener)
+    plan = kb.plan_line_dump(str(path), 300, opener=opener)
     assert len(plan) == 300 and plan[-1].end is None
     assert counts["read"] < 64 and counts["seeks"] <= 4  # the header, the size and the last bytes
     # The same for a 100 GB file, which no test could decompress on the launcher.
@@ -537,7 +537,7 @@ def test_planning_a_big_bzip2_dump_touches_a_bounded_part_of_it(tmp_path, repeat
     assert RepeatedStreams(head, middle, times, tail).size > 100e9
     planned = dict(counts)
     counts.update(read=0, seeks=0)
-    big_plan = kb.plan_json_dump("big.json.bz2", 100_000, opener=big_opener)
+    big_plan = kb.plan_line_dump("big.json.bz2", 100_000, opener=big_opener)
     assert counts == planned and big_plan[-1].start > 99e9
     # A worker reads its range and a bounded stretch after it, wherever it lies.
     for name, source, part in [(path, opener, plan[150]), ("big.json.bz2", big_opener, big_plan[50_000]),
@@ -576,13 +576,13 @@ def test_a_damaged_bzip2_dump_cannot_be_planned(tmp_path):
     path = tmp_path / "cut.json.bz2"
     path.write_bytes(bz2.compress(DUMP)[:-300])
     with pytest.raises(kb.KnowledgeBaseError, match=f"{path}: unreadable after byte"):
-        kb.plan_json_dump(str(path), 4)
+        kb.plan_line_dump(str(path), 4)
 
 
 def range_errors(path, parts):
     """The errors of reading each range of a plan, one by one."""
     errors = []
-    for part in kb.plan_json_dump(str(path), parts):
+    for part in kb.plan_line_dump(str(path), parts):
         try:
             list(kb.read_json_dump_range(str(path), part))
         except kb.KnowledgeBaseError as exc:
@@ -635,7 +635,7 @@ def test_a_bzip2_dump_truncated_after_planning_is_an_error_saying_where(tmp_path
                      r"compressed byte \d+ \(bit [0-7]\)$"),  # a whole stream less: still a valid bzip2 file
     ]:
         path.write_bytes(whole)
-        plan = kb.plan_json_dump(str(path), 6)
+        plan = kb.plan_line_dump(str(path), 6)
         path.write_bytes(whole[:size])
         errors = []
         for part in plan:
@@ -647,7 +647,7 @@ def test_a_bzip2_dump_truncated_after_planning_is_an_error_saying_where(tmp_path
         if size != len(first):
             with pytest.raises(kb.KnowledgeBaseError, match=f"{path}: unreadable after byte {size} of the compressed "
                                                             "data, where the file ends without a bzip2 end-of-stream"):
-                kb.plan_json_dump(str(path), 6)
+                kb.plan_line_dump(str(path), 6)
 
 
 def test_a_corrupt_bzip2_block_is_an_error_saying_where(tmp_path):
@@ -668,15 +668,15 @@ def test_a_range_of_another_kind_of_file_is_an_error(tmp_path):
     path = tmp_path / "dump.json.bz2"
     path.write_bytes(bz2.compress(DUMP))
     with pytest.raises(kb.KnowledgeBaseError, match="planned as an uncompressed file in byte ranges, but it is bzip2"):
-        list(kb.read_json_dump_range(str(path), kb.JsonDumpRange(1, 10, 20)))
+        list(kb.read_json_dump_range(str(path), kb.DumpRange(1, 10, 20)))
     path.write_bytes(DUMP)
     with pytest.raises(kb.KnowledgeBaseError, match="planned as a bzip2 file in compressed byte ranges, but it is not"):
-        list(kb.read_json_dump_range(str(path), kb.JsonDumpRange(1, 10, 20, compressed=True)))
+        list(kb.read_json_dump_range(str(path), kb.DumpRange(1, 10, 20, compressed=True)))
 
 
 def test_missing_file_is_one_line_error(tmp_path):
     with pytest.raises(kb.KnowledgeBaseError, match="no-such.json.bz2: cannot open: No such file"):
-        kb.plan_json_dump(str(tmp_path / "no-such.json.bz2"), 2)
+        kb.plan_line_dump(str(tmp_path / "no-such.json.bz2"), 2)
 
 
 @pytest.mark.parametrize("name, damage", [

@@ -24,15 +24,16 @@ ENTRIES = {
 
 
 @pytest.mark.parametrize("title, expected", [
-    ("Cambridge", Resolution("Cambridge", "Q350", None, 0)),
-    ("United Kingdom of Great Britain", Resolution("United Kingdom of Great Britain", "Q145", None, 1)),
-    ("UK", Resolution("UK", "Q145", None, 3)),
+    ("Cambridge", Resolution("Cambridge", "Q350", None, 0, "Cambridge")),
+    ("United Kingdom of Great Britain", Resolution("United Kingdom of Great Britain", "Q145", None, 1,
+                                                   "United Kingdom")),
+    ("UK", Resolution("UK", "Q145", None, 3, "United Kingdom")),
     ("Chicken", Resolution("Chicken", None, Unresolved.REDIRECT_LOOP, 2)),
     ("Mirror", Resolution("Mirror", None, Unresolved.REDIRECT_LOOP, 1)),
     ("Wp:Help", Resolution("Wp:Help", None, Unresolved.OTHER_NAMESPACE, 0)),
     ("Mercury (disambiguation)", Resolution("Mercury (disambiguation)", None, Unresolved.DISAMBIGUATION, 1)),
-    ("Old name", Resolution("Old name", None, Unresolved.NO_QID, 1)),
-    ("Nowhere Land", Resolution("Nowhere Land", None, Unresolved.RED_LINK, 0)),
+    ("Old name", Resolution("Old name", None, Unresolved.NO_QID, 1, "Stub without item")),
+    ("Nowhere Land", Resolution("Nowhere Land", None, Unresolved.RED_LINK, 0, "Nowhere Land")),
 ])
 def test_resolve_title(title, expected):
     assert resolve_title(title, REDIRECTS, ENTRIES) == expected

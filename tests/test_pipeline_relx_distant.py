@@ -197,6 +197,9 @@ def test_export_relx_json_writes_the_released_layout(sources, tmp_path):
     assert {"sentence": SENTENCE_2, "entity1": "Q37463", "entity2": "Q90", "entity1_indices": [12, 24],
             "entity2_indices": [42, 47], "relation": "P19", "relation_name": "place of birth",
             "category": "P19"} in released
+    export = ["export", "relx-json", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "en.json")]
+    assert main(export) == 2  # an existing file is replaced only when asked
+    assert main([*export, "--overwrite"]) == 0 and json.loads((tmp_path / "en.json").read_text()) == released
 
 
 def test_sitelinks_map_titles_when_there_is_no_page_props(sources, tmp_path):

@@ -56,7 +56,8 @@ def test_manifest_accounts_for_every_page(english):
     # Every page of namespace 0 that is no redirect is an article, with or without sentences.
     articles = read_rows(str(english[1] / "articles"))
     assert len(articles) == document["outputs"]["articles"]["rows"] == 106
-    assert {"lang": "en", "page_id": 600, "title": "Andorra"} in articles
+    assert {"lang": "en", "page_id": 600, "title": "Andorra",
+            "lead_names": ["Andorra", "Principality of Andorra", "Principality of the Valleys of Andorra"]} in articles
     # What later jobs need to apply the wiki's title rules without the dump.
     siteinfo = document["dump"]["siteinfo"]
     assert siteinfo["case"] == "first-letter" and ["Category", 14] in siteinfo["namespaces"]

@@ -123,3 +123,18 @@ def test_labels_without_visible_text_are_not_links():
     assert document.text == "A b c."
     assert document.links == []
     assert document.dropped_links["empty_anchor"] == 3
+
+
+def test_the_bold_names_of_the_lead():
+    document = clean("{{Infobox city|name='''Not a name'''}}\n'''Berlin''' ({{IPA|bɛʁˈliːn}}) is the capital of "
+                     "[[Germany]]; officially '''the State of Berlin''', with '''[[Brandenburg|Brandenburger]] Tor'''"
+                     " and '''''Spree-Athen'''''.\n'''broken bold\nends with its line.\n== History ==\n"
+                     "'''Not the lead''' either.", EN)
+    assert document.lead_names == ["Berlin", "the State of Berlin", "Brandenburger Tor", "Spree-Athen", "broken bold"]
+    assert links(document) == [(25, 32, "Germany", "Germany"), (71, 84, "Brandenburg", "Brandenburger")]
+    assert document.text.startswith("Berlin is the capital of Germany; officially the State of Berlin, with "
+                                    "Brandenburger Tor and Spree-Athen.")
+
+
+def test_a_lead_without_bold_names_none():
+    assert clean("A plain lead with ''italics'' only.\n== Section ==\n'''Bold''' later.", EN).lead_names == []
