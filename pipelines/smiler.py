@@ -257,7 +257,8 @@ class LabelledFacts(beam.PTransform):
             read = (pipeline
                     | "WikidataRanges" >> beam.Create(self.wikidata_ranges)
                     | "SpreadWikidata" >> beam.Reshuffle()
-                    | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(args.wikidata, self.from_wikidata.properties, JOB))
+                    | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(args.wikidata, self.from_wikidata.entity_properties,
+                                                                  JOB, self.from_wikidata.value_properties))
                     .with_outputs("counts", main="facts"))
             counts.append(read.counts)
             wikidata_facts = self.labelled(read.facts, self.from_wikidata, "Wikidata", counts)

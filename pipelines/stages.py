@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
@@ -429,19 +430,21 @@ class TitleTables(beam.PTransform):
 
 
 class ReadWikidataFn(beam.DoFn):
-    """One range of the Wikidata JSON dump -> the facts of `properties`; the entities read on the side."""
+    """One range of the Wikidata JSON dump -> the item facts of `properties` and the value facts (quantities,
+    times, strings) of `value_properties`; the entities read, and values skipped, on the side."""
 
-    def __init__(self, path: str, properties: frozenset[str], job: str):
-        self.path, self.properties, self.job = path, properties, job
+    def __init__(self, path: str, properties: frozenset[str], job: str, value_properties: frozenset[str] = frozenset()):
+        self.path, self.properties, self.job, self.value_properties = path, properties, job, value_properties
 
     def process(self, dump_range):
-        entities = 0
+        counts: Counter = Counter()
         for entity in kb.read_json_dump_range(self.path, dump_range, opener=open_input):
-            entities += 1
-            for fact in kb.entity_facts(entity, self.properties):
-                yield fact
-        Metrics.counter(self.job, "wikidata_entities").inc(entities)
-        yield beam.pvalue.TaggedOutput("counts", {"kb.entities": entities})
+            counts["kb.entities"] += 1
+            yield from kb.entity_facts(entity, self.properties)
+            if self.value_properties:
+                yield from kb.entity_values(entity, self.value_properties, counts)
+        Metrics.counter(self.job, "wikidata_entities").inc(counts["kb.entities"])
+        yield beam.pvalue.TaggedOutput("counts", dict(counts))
 
 
 class ReadSitelinksFn(beam.DoFn):

@@ -15,6 +15,7 @@ import os
 import re
 import time
 import urllib.error
+from collections import Counter
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import BinaryIO, Callable, Iterable, Iterator, Protocol
@@ -107,6 +108,60 @@ def _item_value(snak: dict) -> str | None:
     if value.get("entity-type") != "item":
         return None
     return value.get("id") or f"Q{value['numeric-id']}"  # dumps before 2015 carry only numeric-id
+
+
+# Units of Wikidata quantities that literal labels read, with the factor to their base unit (metre,
+# kilogram, year): the unit DBpedia stores lengths, masses and durations in.
+UNIT_FACTORS = {f"{ENTITY}{qid}": factor for qid, factor in (
+    ("Q11573", 1.0), ("Q828224", 1000.0), ("Q174728", 0.01), ("Q174789", 0.001), ("Q3710", 0.3048),
+    ("Q253276", 1609.344), ("Q11570", 1.0), ("Q191118", 1000.0), ("Q41803", 0.001), ("Q100995", 0.45359237),
+    ("Q577", 1.0), ("Q199", 1.0))}
+UNITLESS = "1"
+# Wikidata time precisions: 9 is a year, 10 a month, 11 a day.
+YEAR_PRECISION, DAY_PRECISION = 9, 11
+
+
+def entity_values(entity: dict, properties: frozenset[str], counts: Counter | None = None) -> list[Fact]:
+    """The truthy value facts of `properties` about one item: quantities (in their base unit), points in
+    time (a day as xsd:date, a year or month as xsd:gYear) and strings, as `Literal`s; values in a unit
+    or precision that cannot be written as such are counted under `kb.skipped.<reason>`."""
+    if entity.get("type") != "item":
+        return []
+    facts: dict[Fact, None] = {}
+    for prop, statements in (entity.get("claims") or {}).items():
+        if prop in properties:
+            for statement in _best_ranked(statements):
+                value, reason = _literal_value(statement["mainsnak"])
+                if value is not None:
+                    facts[Fact(entity["id"], prop, value)] = None
+                elif reason and counts is not None:
+                    counts[f"kb.skipped.{reason}"] += 1
+    return list(facts)
+
+
+def _literal_value(snak: dict) -> tuple[Literal | None, str | None]:
+    datavalue = snak.get("datavalue") or {}
+    if snak.get("snaktype") != "value":
+        return None, None
+    kind, value = datavalue.get("type"), datavalue.get("value")
+    if kind == "string":
+        return Literal(value), None
+    if kind == "quantity":
+        factor = 1.0 if value.get("unit") == UNITLESS else UNIT_FACTORS.get(value.get("unit"))
+        if factor is None:
+            return None, "unknown_unit"
+        amount = float(value["amount"]) * factor
+        return Literal(repr(amount) if not amount.is_integer() else str(int(amount)), "xsd:double"), None
+    if kind == "time":
+        match = re.fullmatch(r"\+(\d{1,9})-(\d\d)-(\d\d)T.*", value.get("time", ""))
+        precision = value.get("precision", 0)
+        if match is None or precision < YEAR_PRECISION:
+            return None, "imprecise_or_ancient_time"
+        year = str(int(match[1]))
+        if precision >= DAY_PRECISION and match[2] != "00" and match[3] != "00":
+            return Literal(f"{year.zfill(4)}-{match[2]}-{match[3]}", "xsd:date"), None
+        return Literal(year, "xsd:gYear"), None
+    return None, "not_a_value"
 
 
 def entity_sitelink(entity: dict, site: str) -> str | None:

@@ -149,6 +149,15 @@ class LabelSource:
     def properties(self) -> frozenset[str]:
         return frozenset(self.labels)
 
+    @property
+    def value_properties(self) -> frozenset[str]:
+        """The properties of literal-valued labels."""
+        return frozenset(p for p, labels in self.labels.items() if any(label.value for label, _ in labels))
+
+    @property
+    def entity_properties(self) -> frozenset[str]:
+        return frozenset(p for p, labels in self.labels.items() if any(not label.value for label, _ in labels))
+
 
 @dataclass(frozen=True)
 class SmilerInventory:

@@ -779,3 +779,35 @@ def test_sparql_refuses_identifiers_that_would_change_the_query():
         list(source.facts(["Q42 } ?s ?p ?o {"], frozenset({"P19"})))
     with pytest.raises(ValueError, match="subjects"):
         list(source.facts(None, frozenset({"P19"})))
+
+
+def value_statement(prop, datavalue, rank="normal"):
+    return {"mainsnak": {"snaktype": "value", "property": prop, "datavalue": datavalue}, "type": "statement",
+            "rank": rank}
+
+
+def test_value_facts_in_their_base_unit():
+    from collections import Counter
+    from relxdata.kb import Literal, entity_values
+    unit = "http://www.wikidata.org/entity/"
+    claims = {
+        "P2043": [value_statement("P2043", {"type": "quantity", "value": {"amount": "+6650", "unit": unit + "Q828224"}})],
+        "P2067": [value_statement("P2067", {"type": "quantity", "value": {"amount": "+190", "unit": unit + "Q11570"}}),
+                  value_statement("P2067", {"type": "quantity", "value": {"amount": "+7", "unit": unit + "Q1"}},
+                                  "deprecated")],
+        "P1082": [value_statement("P1082", {"type": "quantity", "value": {"amount": "+3664088", "unit": "1"}})],
+        "P2250": [value_statement("P2250", {"type": "quantity", "value": {"amount": "+20.5", "unit": unit + "Q577"}})],
+        "P585": [value_statement("P585", {"type": "time", "value": {"time": "+1865-04-15T00:00:00Z", "precision": 11}})],
+        "P575": [value_statement("P575", {"type": "time", "value": {"time": "+1939-00-00T00:00:00Z", "precision": 9}}),
+                 value_statement("P575", {"type": "time", "value": {"time": "-0500-00-00T00:00:00Z", "precision": 7}})],
+        "P281": [value_statement("P281", {"type": "string", "value": "10115"})],
+        "P2048": [value_statement("P2048", {"type": "quantity", "value": {"amount": "+3", "unit": unit + "Q12345"}})],
+    }
+    counts = Counter()
+    facts = entity_values({"type": "item", "id": "Q1", "claims": claims}, frozenset(claims), counts)
+    assert {(fact.property, fact.object) for fact in facts} == {
+        ("P2043", Literal("6650000", "xsd:double")), ("P2067", Literal("190", "xsd:double")),
+        ("P1082", Literal("3664088", "xsd:double")), ("P2250", Literal("20.5", "xsd:double")),
+        ("P585", Literal("1865-04-15", "xsd:date")), ("P575", Literal("1939", "xsd:gYear")),
+        ("P281", Literal("10115"))}
+    assert counts == {"kb.skipped.unknown_unit": 1, "kb.skipped.imprecise_or_ancient_time": 1}

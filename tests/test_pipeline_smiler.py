@@ -132,3 +132,19 @@ def test_exported_tsv_parses_back_into_the_same_rows(english, tmp_path):
     assert main(["export", "smiler-tsv", "--corpus", str(english), "--out", str(tmp_path)]) == 2
     assert main(["export", "smiler-tsv", "--corpus", str(english), "--out", str(tmp_path), "--overwrite"]) == 0
     assert not list(tmp_path.glob("*.inprogress"))
+
+
+def test_every_label_from_wikidata_alone(tmp_path):
+    """With no DBpedia source the labels come from their Wikidata properties: the bundled demo wiki and items."""
+    from relxdata.demo import sample_dump, sample_knowledge_base
+    out = tmp_path / "en"
+    assert main(["run", "smiler", "--lang", "en", "--dump", sample_dump("en"), "--wikidata", sample_knowledge_base(),
+                 "--negatives", "0", "--out", str(out), *BEAM]) == 0
+    rows = {(row["page_title"], row["label"], row["property"], row["entity_2"], row["entity_1_qid"],
+             row["entity_2_qid"], row["mention_2"]) for row in read_rows(str(out))}
+    assert rows == {("Marie Curie", "has-spouse", "P26", "Pierre Curie", "Q7186", "Q37463", "link"),
+                    ("Berlin", "from-country", "P17", "Germany", "Q64", "Q183", "link"),
+                    ("Germany", "is-member-of", "P463", "European Union", "Q183", "Q458", "link"),
+                    ("Germany", "is-member-of", "P463", "NATO", "Q183", "Q7184", "link")}
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["relations"]["dbpedia_properties"] == [] and "P19" in manifest["relations"]["wikidata_properties"]

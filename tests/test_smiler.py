@@ -193,3 +193,12 @@ def test_relations_command_prints_the_smiler_schema(tmp_path, capsys):
 def test_every_value_kind_renders(kind):
     value = Literal("1995-03-04", "xsd:date") if kind in ("year", "date") else Literal("1995")
     assert renderings(value, kind, "en")
+
+
+def test_labels_dbpedia_lacks_come_from_wikidata_values_too():
+    _, from_wikidata = load_smiler_labels().sources(dbpedia=True, wikidata=True)
+    assert from_wikidata.value_properties == {"P2250", "P4214"}
+    assert from_wikidata.entity_properties == {"P1034", "P1056", "P61"}
+    found, _ = labelled_facts(Fact("Q140", "P2250", Literal("20", "xsd:double")), from_wikidata)
+    assert found == [("Q140", LabelledFact("has-lifespan", "P2250", Literal("20", "xsd:double"), "years"))]
+    assert find_value("Lions live about 20 years in the wild.", found[0][1].entity_2, "years", "en") == ["20 years"]
