@@ -87,10 +87,12 @@ def load_masked_lm(spec: str, texts: Callable[[], Iterable[str]] | None = None,
     return _with_markers(model, tokenizer)
 
 
-def load_encoder(spec: str, texts: Callable[[], Iterable[str]] | None = None) -> Loaded:
-    """The bare encoder (no LM head), for fine-tuning: a checkpoint, a pretraining output, or a random model."""
+def load_encoder(spec: str, texts: Callable[[], Iterable[str]] | None = None,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> Loaded:
+    """The bare encoder (no LM head), for fine-tuning: a checkpoint, a pretraining output, or a random model
+    (which learns its tokenizer from `texts` unless it is given one)."""
     if spec in RANDOM_MODELS:
-        tokenizer = _random_tokenizer(spec, texts, None)
+        tokenizer = _random_tokenizer(spec, texts, tokenizer)
         config = RANDOM_MODELS[spec].config(max(len(tokenizer), RANDOM_MODELS[spec].vocab_size))
         return _with_markers(BertModel._from_config(config, add_pooling_layer=False, attn_implementation="sdpa"),
                              tokenizer)

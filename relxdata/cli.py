@@ -106,8 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                                             "excluded), a true positive being the right relation in the right "
                                             "direction. Prints a per-relation table; the last line is "
                                             "`MACRO-F1 <percent>`, e.g. `MACRO-F1 25.00`.")
-    score.add_argument("gold", metavar="GOLD", help="the gold labels, `id<TAB>label` lines")
-    score.add_argument("pred", metavar="PRED", help="the predicted labels, `id<TAB>label` lines, the ids of GOLD")
+    score.add_argument("gold", metavar="GOLD", help="the gold labels, `id<TAB>label` lines (--task smiler: a "
+                                                    "released-layout SMiLER TSV)")
+    score.add_argument("pred", metavar="PRED", help="the predicted labels, `id<TAB>label` lines, the ids of GOLD "
+                                                    "(--task smiler: a TSV of the same layout and ids)")
+    score.add_argument("--task", choices=["relx", "smiler"], default="relx",
+                       help="relx (default): the SemEval macro-F1 above; smiler: SMiLER's relation, entity-pair and "
+                            "combined micro-F1 (no_relation ignored) per language and label, the combined one last, "
+                            "e.g. `COMBINED-MICRO-F1 81.49`")
     score.add_argument("--negative-label", default=NO_RELATION,
                        help=f"the label of 'no relation', not averaged (default {NO_RELATION}; SemEval: Other)")
     score.add_argument("--json", action="store_true", help="print the result as a JSON object instead "
@@ -153,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, rows in sorted(export_smiler_tsv(args.corpus, args.out, dev=args.dev,
                                                        overwrite=args.overwrite).items()):
                 print(f"{rows:,} rows in {os.path.join(args.out, name)}", file=sys.stderr)
+        elif args.command == "score" and args.task == "smiler":
+            from relxdata import smiler_scoring
+            report = smiler_scoring.score_files(args.gold, args.pred, args.negative_label)
+            print(smiler_scoring.report_json(report) if args.json else "\n".join(smiler_scoring.report_lines(report)))
         elif args.command == "score":
             from relxdata.scoring import report_json, report_lines, score_files
             result = score_files(args.gold, args.pred, args.negative_label)

@@ -80,7 +80,7 @@ def score_labels(gold: Mapping[str, str], predicted: Mapping[str, str], negative
     """Score predictions against the gold, both id -> label over the same ids."""
     if not gold:
         raise RelxdataError(f"{gold_name} has no labels")
-    _check_same_ids(gold, predicted, gold_name, predicted_name)
+    check_same_ids(gold, predicted, gold_name, predicted_name)
     pairs = [(_parse_for(example_id, gold[example_id], gold_name),
               _parse_for(example_id, predicted[example_id], predicted_name)) for example_id in gold]
     return _score_pairs(pairs, parse_label(negative_label).relation)
@@ -169,7 +169,7 @@ def _relation_score(relation: str, true_positives: int, predicted: int, gold: in
     return RelationScore(relation, true_positives, predicted, gold, precision, recall, f1)
 
 
-def _check_same_ids(gold: Mapping[str, str], predicted: Mapping[str, str], gold_name: str,
+def check_same_ids(gold: Mapping[str, str], predicted: Mapping[str, str], gold_name: str,
                     predicted_name: str) -> None:
     missing = [example_id for example_id in gold if example_id not in predicted]
     extra = [example_id for example_id in predicted if example_id not in gold]

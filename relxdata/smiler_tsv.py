@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from relxdata.errors import RelxdataError
+
 HEADER = ("id", "entity_1", "entity_2", "label", "text", "lang")
 _TAG = re.compile(r"</?e[12]>")
 
 
-class TagError(ValueError):
+class TagError(RelxdataError, ValueError):
     """A tagged text whose <e1>/<e2> tags are missing, repeated, unclosed or crossed."""
 
 
@@ -65,6 +67,9 @@ def untag(tagged: str) -> tuple[str, tuple[int, int], tuple[int, int]]:
         raise TagError(f"<{next(iter(opened))}> is never closed")
     if set(spans) != {"e1", "e2"}:
         raise TagError("the text lacks " + " and ".join(f"<{n}>" for n in ("e1", "e2") if n not in spans))
+    (s1, e1), (s2, e2) = spans["e1"], spans["e2"]
+    if s1 < e2 and s2 < e1:
+        raise TagError("the <e1> and <e2> spans overlap")
     return "".join(pieces), spans["e1"], spans["e2"]
 
 
@@ -80,20 +85,33 @@ def _one_line(field: str) -> str:
     return field.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def read_tsv(path: str) -> Iterator[TaggedRow]:
-    """The rows of a released-layout file; a line that breaks the layout is an error naming file and line."""
-    with open(path, encoding="utf-8", newline="\n") as source:
+def read_tsv(path: str, skipped: list[str] | None = None) -> Iterator[TaggedRow]:
+    """The rows of a released-layout file; a line that breaks the layout is an error naming file and line,
+    or, given a `skipped` list, a `file:line: reason` entry in it, and the rows go on."""
+    try:
+        source = open(path, encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise RelxdataError(f"{path}: cannot read: {exc.strerror}") from None
+    with source:
         header = source.readline().rstrip("\r\n").split("\t")
         if tuple(header) != HEADER:
             raise TagError(f"{path}:1: the header is not {' '.join(HEADER)}")
         for number, line in enumerate(source, 2):
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) != len(HEADER):
-                raise TagError(f"{path}:{number}: {len(fields)} fields, not {len(HEADER)}")
-            record = dict(zip(HEADER, fields))
             try:
-                text, span_1, span_2 = untag(record["text"])
+                yield _parse_line(line)
             except TagError as exc:
-                raise TagError(f"{path}:{number}: {exc}") from None
-            yield TaggedRow(record["id"], record["entity_1"], record["entity_2"], record["label"], text,
-                            record["lang"], span_1, span_2)
+                if skipped is None:
+                    raise TagError(f"{path}:{number}: {exc}") from None
+                skipped.append(f"{path}:{number}: {exc}")
+
+
+def _parse_line(line: str) -> TaggedRow:
+    fields = line.rstrip("\r\n").split("\t")
+    if len(fields) != len(HEADER):
+        raise TagError(f"{len(fields)} fields, not {len(HEADER)}")
+    record = dict(zip(HEADER, fields))
+    if not record["text"].strip():
+        raise TagError("empty text")
+    text, span_1, span_2 = untag(record["text"])
+    return TaggedRow(record["id"], record["entity_1"], record["entity_2"], record["label"], text, record["lang"],
+                     span_1, span_2)
