@@ -26,6 +26,7 @@ setup(
         "SPARQLWrapper>=2.0",
         "orjson>=3.9",
         "rapidgzip>=0.14",
+        "zstandard>=0.22",
         "babel>=2.14",
     ],
     extras_require={

@@ -83,7 +83,10 @@ def read_relation_file(path: str | Path) -> list[RelationExample]:
     if not path.is_file():
         raise RelxdataError(f"{path}: no such file")
     examples, block, block_line = [], [], 0
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise RelxdataError(f"{path}: not UTF-8 text; expected a KBP-37-format file") from None
     for number, line in enumerate([*lines, ""], start=1):
         if line.strip():
             block_line = block_line or number

@@ -54,6 +54,9 @@ def _checkpoint_dir(spec: str) -> Path:
     path = Path(spec)
     if not path.is_dir():
         raise RelxdataError(f"--model {spec!r}: not a directory; expected {MODEL_HELP} (nothing is downloaded)")
+    if not (path / "config.json").is_file():
+        raise RelxdataError(f"--model {spec!r}: no config.json, so not a Hugging Face checkpoint directory; "
+                            f"expected {MODEL_HELP}")
     return path
 
 

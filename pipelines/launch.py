@@ -193,7 +193,15 @@ def prepare_output(out: str, overwrite: bool) -> None:
         raise RelxdataError(f"{out} already holds an output ({len(old)} files); pass --overwrite to replace it")
     if old:
         FileSystems.delete(old)
-    FileSystems.mkdirs(out) if not FileSystems.exists(out) else None
+    try:
+        if not FileSystems.exists(out):
+            FileSystems.mkdirs(out)
+        elif os.path.isfile(out):
+            raise RelxdataError(f"--out {out} is a file, not a directory")
+    except OSError as exc:
+        # Beam's local file system wraps the OSError of os.makedirs in another.
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else exc
+        raise RelxdataError(f"cannot create the output directory {out}: {cause.strerror or cause}") from None
 
 
 class ShardProgress:

@@ -39,7 +39,8 @@ def add_dump_arguments(parser: argparse.ArgumentParser, sentences_instead: bool 
     parser.add_argument("--lang", required=True, help="wiki language code, e.g. en, de, ja")
     source = parser.add_mutually_exclusive_group(required=True) if sentences_instead else parser
     source.add_argument("--dump", required=not sentences_instead,
-                        help="*-pages-articles-multistream.xml.bz2 (with --index), *.xml.bz2, *.xml.gz or *.xml")
+                        help="*-pages-articles-multistream.xml.bz2 (with --index), *.xml.bz2, *.xml.gz, *.xml.xz, "
+                             "*.xml.zst or *.xml")
     if sentences_instead:
         source.add_argument("--sentences", metavar="DIR",
                             help="the output of an earlier `relxdata run sentences` of this wiki, read instead "
@@ -94,6 +95,8 @@ def check_files(paths) -> None:
     for path in filter(None, paths):
         if not FileSystems.exists(path):
             raise RelxdataError(f"no such file: {path}")
+        if os.path.isdir(path):
+            raise RelxdataError(f"{path} is a directory, not a file")
 
 
 def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs: list[str], job: str,

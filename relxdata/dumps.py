@@ -13,6 +13,7 @@ import bz2
 import enum
 import html
 import io
+import lzma
 import re
 import xml.etree.ElementTree as ET
 import zlib
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
 import indexed_bzip2
+import zstandard
 
 from relxdata.errors import DumpError
 
@@ -28,7 +30,7 @@ PAGE_CLOSE = b"</page>"
 FOOTER = b"</mediawiki>"
 SCAN_CHUNK = 8 << 20
 # Decompressors report a damaged or cut input in different ways.
-DECOMPRESSION_ERRORS = (EOFError, OSError, RuntimeError, ValueError, zlib.error)
+DECOMPRESSION_ERRORS = (EOFError, OSError, RuntimeError, ValueError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 
 Opener = Callable[[str], BinaryIO]
 
@@ -41,7 +43,16 @@ class Compression(str, enum.Enum):
     MULTISTREAM = "multistream"
     BZIP2 = "bzip2"
     GZIP = "gzip"
+    XZ = "xz"
+    ZSTD = "zstd"
     NONE = "none"
+
+
+READABLE_FORMATS = ".xml, .xml.bz2 (multistream or not), .xml.gz, .xml.xz and .xml.zst"
+# Formats people have dumps in that relxdata does not read: refused by name, not as "not an XML export".
+_OTHER_FORMATS = ((b"7z\xbc\xaf\x27\x1c", "a 7z archive"), (b"PK\x03\x04", "a zip archive"),
+                  (b"\x04\x22\x4d\x18", "an lz4 file"), (b"Rar!", "a rar archive"), (b"\x89PNG", "a PNG image"),
+                  (b"LZIP", "an lzip file"), (b"\x1f\x9d", "a .Z (compress) file"))
 
 
 @dataclass(frozen=True)
@@ -115,12 +126,58 @@ def compression_of(magic: bytes) -> Compression:
         return Compression.BZIP2
     if magic[:2] == b"\x1f\x8b":
         return Compression.GZIP
+    if magic == b"\xfd7z":
+        return Compression.XZ
+    if magic == b"\x28\xb5\x2f":
+        return Compression.ZSTD
     return Compression.NONE
 
 
+def other_format(head: bytes) -> str | None:
+    """What a file is when it starts like a format relxdata does not read (a 7z archive…), else None."""
+    return next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), None)
+
+
 def detect_compression(path: str, opener: Opener = open_local) -> Compression:
+    """The compression of a dump; a file of another format is refused, naming it and the formats read."""
     with opener(path) as f:
-        return compression_of(f.read(3))
+        head = f.read(8)
+    found = other_format(head)
+    if found is not None:
+        raise DumpError(f"{path}: {found}, not a dump relxdata reads ({READABLE_FORMATS})")
+    return compression_of(head[:3])
+
+
+def new_decompressor(compression: Compression):
+    """A decompressor object for one stream (`decompress`, `eof`, `unused_data`) of a compressed file."""
+    if compression is Compression.GZIP:
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if compression is Compression.XZ:
+        return lzma.LZMADecompressor()
+    if compression is Compression.ZSTD:
+        return zstandard.ZstdDecompressor().decompressobj()
+    return bz2.BZ2Decompressor()
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable binary stream over an iterator of byte chunks (decompressed data read once, in order)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.chunks, self.pending = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, None)
+            if self.pending is None:
+                self.pending = b""
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
 
 
 # --- siteinfo ---------------------------------------------------------------------------------
@@ -200,7 +257,15 @@ def read_index(path: str, opener: Opener = open_local) -> list[IndexEntry]:
         stream = bz2.open(raw) if raw.read(3) == b"BZh" else raw
         raw.seek(0)
         entries = []
-        for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), start=1):
+        lines = enumerate(io.TextIOWrapper(stream, encoding="utf-8"), start=1)
+        while True:
+            try:
+                number, line = next(lines, (0, None))
+            except (UnicodeDecodeError, *DECOMPRESSION_ERRORS) as exc:
+                raise DumpError(f"{path}: not a multistream index (offset:page_id:title lines): "
+                                f"{'not UTF-8 text' if isinstance(exc, UnicodeDecodeError) else exc}") from None
+            if line is None:
+                break
             line = line.rstrip("\n")
             if not line:
                 continue
@@ -334,7 +399,7 @@ def _scan(path, compression, pages_per_unit, limit, parallelization, opener):
     with opener(path) as raw:
         parallel = compression is Compression.BZIP2 and parallelization > 0
         stream = indexed_bzip2.open(raw, parallelization=parallelization) if parallel else None
-        chunks = iter(lambda: stream.read(SCAN_CHUNK), b"") if parallel else _decompressed_chunks(raw, compression)
+        chunks = iter(lambda: stream.read(SCAN_CHUNK), b"") if parallel else decompressed_chunks(raw, compression)
         try:
             for chunk in chunks:
                 scan.feed(chunk)
@@ -427,24 +492,19 @@ class _PageScanner:
         return units
 
 
-def _decompressed_chunks(raw: BinaryIO, compression: Compression) -> Iterator[bytes]:
+def decompressed_chunks(raw: BinaryIO, compression: Compression) -> Iterator[bytes]:
     """Decompressed data in chunks, one stream after another; everything readable before damage
     is yielded before the error is raised."""
     if compression is Compression.NONE:
         yield from iter(lambda: raw.read(SCAN_CHUNK), b"")
         return
-    if compression is Compression.GZIP:
-        def new_decompressor():
-            return zlib.decompressobj(zlib.MAX_WBITS | 16)
-    else:
-        new_decompressor = bz2.BZ2Decompressor
-    decompressor = new_decompressor()
+    decompressor = new_decompressor(compression)
     while block := raw.read(SCAN_CHUNK // 8):
         while block:
             yield decompressor.decompress(block)
             block = decompressor.unused_data if decompressor.eof else b""
             if block:
-                decompressor = new_decompressor()
+                decompressor = new_decompressor(compression)
     if not decompressor.eof:
         raise EOFError("the compressed data ends before its end-of-stream marker")
 
@@ -480,7 +540,7 @@ def read_range(plan: DumpPlan, start: int, end: int, opener: Opener = open_local
                     return stream.read(end - start)
             # gzip, and bzip2 damaged past this range: decompress from the start of the file.
             pieces, position = [], 0
-            for chunk in _decompressed_chunks(raw, plan.compression):
+            for chunk in decompressed_chunks(raw, plan.compression):
                 if position + len(chunk) > start:
                     pieces.append(chunk[max(start - position, 0): end - position])
                 position += len(chunk)

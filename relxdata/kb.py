@@ -29,7 +29,8 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 from relxdata import __version__
 from relxdata.bzip2_ranges import (Bzip2Blocks, Bzip2Error, Chunk, LinesOwned, block_place,
                                    check_bzip2_ends)
-from relxdata.dumps import DECOMPRESSION_ERRORS, Compression, Opener, compression_of, open_local
+from relxdata.dumps import (DECOMPRESSION_ERRORS, ChunkStream, Compression, Opener, compression_of, decompressed_chunks,
+                            open_local)
 from relxdata.errors import RelxdataError
 
 ENTITY = "http://www.wikidata.org/entity/"
@@ -201,7 +202,7 @@ def plan_line_dump(path: str, parts: int, *, opener: Opener = open_local,
 
     Planning reads only the file's size and, for bzip2, its first and last few bytes (a file that
     does not end with an end-of-stream marker is refused as truncated), so it costs the same for a
-    100 GB dump as for a small one. A gzip dump stays one range, since workers could only seek in it
+    100 GB dump as for a small one. A gzip, xz or zstd dump stays one range, since workers could only seek in it
     by decompressing from the start. `parallelization` (decompression threads, 0: all cores) only
     matters when reading; it is accepted here for symmetry.
     """
@@ -211,7 +212,7 @@ def plan_line_dump(path: str, parts: int, *, opener: Opener = open_local,
         if compression is Compression.BZIP2:
             with _bzip2_errors_as_ours():
                 check_bzip2_ends(path, raw, size)
-        elif compression is Compression.GZIP:
+        elif compression in (Compression.GZIP, Compression.XZ, Compression.ZSTD):
             return [WHOLE]
     parts = min(parts, size)
     if parts <= 1:
@@ -394,6 +395,8 @@ def _decompressed(path: str, opener: Opener, parallelization: int) -> Iterator[_
         elif compression is Compression.GZIP:
             with rapidgzip.open(raw, parallelization=parallelization) as stream:
                 yield _Opened(path, stream, compression, size)
+        elif compression in (Compression.XZ, Compression.ZSTD):
+            yield _Opened(path, ChunkStream(decompressed_chunks(raw, compression)), compression, size)
         else:
             yield _Opened(path, raw, compression, size)
 
@@ -433,17 +436,22 @@ def _about(subjects: Iterable[str] | None, facts: Iterator[Fact]) -> Iterator[Fa
 # --- SPARQL ---------------------------------------------------------------------------------------------
 
 class SparqlKnowledgeBase:
-    """A Wikidata-shaped SPARQL endpoint (WDQS, QLever, Oxigraph, Virtuoso), asked in batches."""
+    """A Wikidata-shaped SPARQL endpoint (WDQS, QLever, Oxigraph, Virtuoso), asked in batches.
+
+    An answer that says "later" (429, 5xx with Retry-After, a cut body) is asked again up to `retries`
+    times; silence (no answer within `timeout` seconds) only `silence_retries` times, so an endpoint
+    that never answers ends the job within (1 + silence_retries) × timeout, not after every retry.
+    """
 
     def __init__(self, endpoint: str, *, user_agent: str = USER_AGENT, batch_size: int = 200,
-                 page_size: int = 10_000, timeout: int = 60, retries: int = 5, backoff: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 page_size: int = 10_000, timeout: int = 60, retries: int = 5, silence_retries: int = 1,
+                 backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep):
         # SPARQLWrapper takes whole seconds: it would turn 0.5 into 0, no timeout at all.
         if batch_size < 1 or page_size < 1 or timeout < 1 or retries < 0:
             raise ValueError("batch_size, page_size and timeout (s) must be positive, retries not negative")
         self.endpoint, self.user_agent, self.timeout = endpoint, user_agent, timeout
         self.batch_size, self.page_size, self.retries, self.backoff = batch_size, page_size, retries, backoff
-        self.sleep = sleep
+        self.sleep, self.silence_retries = sleep, silence_retries
 
     def facts(self, subjects: Iterable[str] | None, properties: frozenset[str]) -> Iterator[Fact]:
         if subjects is None:
@@ -504,8 +512,9 @@ class SparqlKnowledgeBase:
         client.setMethod(POST)  # batches of VALUES outgrow what servers accept in a URL
         client.setReturnFormat(JSON)
         client.setTimeout(self.timeout)
-        attempt = 0
+        attempt = silences = 0
         while True:
+            silent = False
             try:
                 result = client.query()
                 cap = result.info().get("x-sparql-maxrows", "")
@@ -517,13 +526,16 @@ class SparqlKnowledgeBase:
                 if not isinstance(exc.reason, TimeoutError):
                     raise KnowledgeBaseError(
                         f"SPARQL endpoint {self.endpoint} is unreachable: {exc.reason}") from None
-                problem, transient, delay = f"no answer within {self.timeout} s", True, None
-            except (TimeoutError, ConnectionError, HTTPException, ValueError) as exc:
-                # Cut or stalled answers (ValueError: a truncated JSON body) are worth another try.
+                problem, transient, delay, silent = f"no answer within {self.timeout} s", True, None, True
+            except TimeoutError:
+                problem, transient, delay, silent = f"no answer within {self.timeout} s", True, None, True
+            except (ConnectionError, HTTPException, ValueError) as exc:
+                # Cut answers (ValueError: a truncated JSON body) are worth another try.
                 problem, transient, delay = f"{type(exc).__name__}: {exc}", True, None
             except SPARQLWrapperException as exc:
                 problem, transient, delay = str(exc).splitlines()[0], False, None
-            if not transient or attempt == self.retries:
+            silences += silent
+            if not transient or attempt == self.retries or silences > self.silence_retries:
                 tries = f" after {attempt + 1} attempts" if transient else ""
                 raise KnowledgeBaseError(f"SPARQL endpoint {self.endpoint}: {problem}{tries}")
             self.sleep(delay if delay is not None else self.backoff * 2 ** attempt)

@@ -93,16 +93,23 @@ def read_tsv(path: str, skipped: list[str] | None = None) -> Iterator[TaggedRow]
     except OSError as exc:
         raise RelxdataError(f"{path}: cannot read: {exc.strerror}") from None
     with source:
-        header = source.readline().rstrip("\r\n").split("\t")
-        if tuple(header) != HEADER:
-            raise TagError(f"{path}:1: the header is not {' '.join(HEADER)}")
-        for number, line in enumerate(source, 2):
-            try:
-                yield _parse_line(line)
-            except TagError as exc:
-                if skipped is None:
-                    raise TagError(f"{path}:{number}: {exc}") from None
-                skipped.append(f"{path}:{number}: {exc}")
+        try:
+            yield from _rows(path, source, skipped)
+        except UnicodeDecodeError:
+            raise TagError(f"{path}: not UTF-8 text; expected a SMiLER TSV file") from None
+
+
+def _rows(path: str, source, skipped: list[str] | None) -> Iterator[TaggedRow]:
+    header = source.readline().rstrip("\r\n").split("\t")
+    if tuple(header) != HEADER:
+        raise TagError(f"{path}:1: the header is not {' '.join(HEADER)}")
+    for number, line in enumerate(source, 2):
+        try:
+            yield _parse_line(line)
+        except TagError as exc:
+            if skipped is None:
+                raise TagError(f"{path}:{number}: {exc}") from None
+            skipped.append(f"{path}:{number}: {exc}")
 
 
 def _parse_line(line: str) -> TaggedRow:

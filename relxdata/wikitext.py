@@ -82,6 +82,13 @@ _CLOSERS = (tokens.TemplateClose, tokens.ArgumentClose, tokens.WikilinkClose, to
             tokens.HTMLEntityEnd, tokens.HeadingEnd, tokens.CommentEnd, tokens.TagCloseSelfclose,
             tokens.TagCloseClose)
 _INLINE_TEMPLATES = {"nowrap": "1", "nobr": "1", "nobreak": "1", "small": "1", "big": "1", "lang": "2"}
+# A file link in a namespace the title rules do not know (a local alias of "File:" on a wiki whose
+# <siteinfo> does not list it): a prefixed title with a media file's extension, or an image option
+# among its parameters. Such links are dropped with their captions and counted as file_by_shape.
+_MEDIA_TITLE = re.compile(r"[^:]+:.+\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|bmp|ogg|ogv|oga|opus|webm|mp3|mp4|mid|"
+                          r"midi|wav|flac|pdf|djvu|stl)\s*", re.I)
+_IMAGE_OPTION = re.compile(r"\s*(?:thumb|thumbnail|frame|framed|frameless|border|upright(?:\s*=?\s*[\d.]+)?|"
+                           r"\d*x?\d+\s*px|(?:alt|link|page|class|lang)\s*=.*)\s*", re.I)
 
 
 def _tokenizer():
@@ -222,6 +229,9 @@ class _TokenWalker:
         if target.kind in (LinkKind.FILE, LinkKind.CATEGORY, LinkKind.INTERLANGUAGE):
             self.dropped[target.kind.value] += 1
             return
+        if target.kind is LinkKind.ARTICLE and ":" in raw and self.looks_like_a_file(raw, separators, end):
+            self.dropped["file_by_shape"] += 1
+            return
         start = self.length
         nested, self.in_link = self.in_link, True
         if separators:
@@ -235,6 +245,13 @@ class _TokenWalker:
             self.links.append((start, self.length, target.title, target.fragment))
         else:
             self.dropped[target.kind.value] += 1
+
+    def looks_like_a_file(self, raw: str, separators: list[int], end: int) -> bool:
+        if _MEDIA_TITLE.fullmatch(raw.strip()):
+            return True
+        # The tokenizer splits at the first "|" only; a file link's options follow, "|"-separated.
+        options = self.raw(separators[0] + 1, end).split("|") if separators else []
+        return any(_IMAGE_OPTION.fullmatch(option) for option in options)
 
     def tag(self, index: int) -> None:
         end = self.closer[index]

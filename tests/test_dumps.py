@@ -1,9 +1,12 @@
 import bz2
 import gzip
+import lzma
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import zstandard
 
 from relxdata.dumps import (Compression, index_streams, plan_dump, read_index, read_pages, read_unit,
                             write_multistream)
@@ -115,6 +118,48 @@ def test_gzip_and_plain_xml_read_the_same_pages(wikipedia, tmp_path):
     expected = list(read_pages(plan_dump(str(source), pages_per_unit=40)))
     for path in (xml, tmp_path / "sample.xml.gz"):
         assert list(read_pages(plan_dump(str(path), pages_per_unit=40))) == expected
+
+
+def compressed_copies(wikipedia, tmp_path) -> dict[str, bytes]:
+    xml = bz2.decompress((wikipedia / "enwiki-2016-sample.xml.bz2").read_bytes())
+    return {"sample.xml.xz": lzma.compress(xml, preset=1),
+            # two frames, as a parallel compressor writes them
+            "sample.xml.zst": (zstandard.ZstdCompressor(level=1).compress(xml[:2_000_000])
+                               + zstandard.ZstdCompressor(level=1).compress(xml[2_000_000:]))}
+
+
+def test_xz_and_zstd_dumps_read_the_same_pages(wikipedia, tmp_path):
+    expected = list(read_pages(plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), pages_per_unit=40)))
+    for name, data in compressed_copies(wikipedia, tmp_path).items():
+        (tmp_path / name).write_bytes(data)
+        plan = plan_dump(str(tmp_path / name), pages_per_unit=40)
+        assert plan.compression.value == name.rsplit(".", 1)[1].replace("zst", "zstd")
+        assert list(read_pages(plan)) == expected
+
+
+@pytest.mark.parametrize("name, kind", [("sample.xml.xz", "xz"), ("sample.xml.zst", "zstd")])
+def test_truncated_xz_and_zstd_are_handled_like_truncated_bz2(wikipedia, tmp_path, name, kind):
+    cut = tmp_path / f"cut-{name}"
+    cut.write_bytes(compressed_copies(wikipedia, tmp_path)[name][:600_000])
+    with pytest.raises(DumpError, match=rf"cut-{re.escape(name)}: truncated at byte \d+ \({kind} data ends or is "
+                                        r"corrupt .*\) after \d+ whole pages; rerun with --allow-truncated"):
+        plan_dump(str(cut))
+    plan = plan_dump(str(cut), allow_truncated=True)
+    pages = list(read_pages(plan))
+    assert len(pages) == plan.pages > 10
+    assert [p.title for p in pages] == titles(plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"),
+                                                        limit=plan.pages))
+
+
+@pytest.mark.parametrize("head, kind", [(b"7z\xbc\xaf\x27\x1c\x00\x04", "a 7z archive"),
+                                        (b"PK\x03\x04\x14\x00", "a zip archive"),
+                                        (b"\x89PNG\r\n\x1a\n", "a PNG image")])
+def test_other_formats_are_refused_by_name(tmp_path, head, kind):
+    path = tmp_path / "dump.xml.7z"
+    path.write_bytes(head + bytes(range(256)) * 4)
+    with pytest.raises(DumpError, match=rf"dump.xml.7z: {kind}, not a dump relxdata reads \(.xml, .xml.bz2 "
+                                        r"\(multistream or not\), .xml.gz, .xml.xz and .xml.zst\)"):
+        plan_dump(str(path))
 
 
 def test_not_a_dump(tmp_path):

@@ -3,6 +3,7 @@ import gzip
 import http.server
 import io
 import json
+import lzma
 import os
 import pickle
 import random
@@ -15,6 +16,7 @@ import urllib.request
 
 import indexed_bzip2
 import pytest
+import zstandard
 
 from relxdata import bzip2_ranges, kb
 from relxdata.errors import RelxdataError
@@ -265,6 +267,11 @@ def write_dump(path, entity_list):
         data = bz2.compress(data[:half], 1) + bz2.compress(data[half:], 1)
     elif path.suffix == ".gz":
         data = gzip.compress(data)
+    elif path.suffix == ".xz":
+        data = lzma.compress(data)
+    elif path.suffix == ".zst":  # two frames
+        half = len(data) // 2
+        data = zstandard.ZstdCompressor().compress(data[:half]) + zstandard.ZstdCompressor().compress(data[half:])
     path.write_bytes(data)
     return str(path)
 
@@ -287,9 +294,12 @@ def test_ranges_read_every_entity_exactly_once(tmp_path, monkeypatch, name):
         assert [qid for index in sorted(pieces) for qid in pieces[index]] == whole, parts
 
 
-def test_gzip_stays_one_range(tmp_path):
-    path = write_dump(tmp_path / "dump.json.gz", synthetic_entities(50))
+@pytest.mark.parametrize("name", ["dump.json.gz", "dump.json.xz", "dump.json.zst"])
+def test_gzip_xz_and_zstd_stay_one_range_and_read_whole(tmp_path, name):
+    entities_ = synthetic_entities(50)
+    path = write_dump(tmp_path / name, entities_)
     assert kb.plan_line_dump(path, 8) == [kb.DumpRange(0, 0, None)]
+    assert [entity["id"] for entity in kb.iter_entities(path)] == [entity["id"] for entity in entities_]
 
 
 def test_plans_are_small_byte_ranges(tmp_path):
@@ -563,6 +573,8 @@ LINE_3 = DUMP.index(b'{"type": "item", "id": "Q3"')
     ("after-end.json", DUMP + b'{"id": "Q9"}\n', "data after the closing"),
     ("cut.json.bz2", bz2.compress(DUMP)[:-300], "truncated or corrupt"),
     ("cut.json.gz", gzip.compress(DUMP)[:-300], "truncated or corrupt"),
+    ("cut.json.xz", lzma.compress(DUMP)[:-300], "truncated or corrupt"),
+    ("cut.json.zst", zstandard.ZstdCompressor().compress(DUMP)[:-300], "truncated or corrupt"),
 ])
 def test_damaged_json_dumps_are_errors_naming_file_and_place(tmp_path, name, data, message):
     path = tmp_path / name
@@ -759,6 +771,24 @@ def test_a_stalled_answer_is_retried_then_an_error(scripted):
     with pytest.raises(kb.KnowledgeBaseError, match="after 2 attempts"):
         list(source.facts(["Q42"], frozenset({"P19"})))
     assert sleeps == [1.0] and len(requests) == 2
+
+
+def test_an_endpoint_that_never_answers_ends_the_job_after_two_silences():
+    """A server that accepts connections and never answers: two timeouts, not six, then one line."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}/sparql"
+    sleeps = []
+    started = time.monotonic()
+    try:
+        source = kb.SparqlKnowledgeBase(endpoint, timeout=1, retries=5, sleep=sleeps.append)
+        with pytest.raises(kb.KnowledgeBaseError) as error:
+            list(source.facts(["Q42"], frozenset({"P19"})))
+    finally:
+        listener.close()
+    assert str(error.value) == f"SPARQL endpoint {endpoint}: no answer within 1 s after 2 attempts"
+    assert sleeps == [1.0] and time.monotonic() - started < 10
 
 
 def test_unreachable_endpoint_is_a_one_line_error_without_retries():

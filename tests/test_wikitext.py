@@ -138,3 +138,22 @@ def test_the_bold_names_of_the_lead():
 
 def test_a_lead_without_bold_names_none():
     assert clean("A plain lead with ''italics'' only.\n== Section ==\n'''Bold''' later.", EN).lead_names == []
+
+
+@pytest.mark.parametrize("wikitext", [
+    "Voor. [[Lêer:Foo.jpg|duimnael|links|Die stad]] Na.",      # af: Lêer, unknown to English siteinfo
+    "Voor. [[ስዕል:Bar.png|250px|caption]] Na.",                 # am
+    "Voor. [[Imachen:Mapa.svg]] Na.",                           # an
+    "Voor. [[Ficheru:Mapa de Asturies.png|eta|250px|<center>Mapa</center>]] Na.",  # ast
+    "Voor. [[Файл:Y.jpg|thumb|upright=1.2|Подпись]] Na.",        # ru/uk on a wiki without the alias
+    "Voor. [[Unknown:Diagram|frameless|alt=A diagram]] Na.",    # no extension, but image options
+])
+def test_file_links_of_unknown_aliases_are_caught_by_their_shape(wikitext):
+    document = clean(wikitext, EN)
+    assert document.text == "Voor. Na."
+    assert document.links == [] and document.dropped_links == {"file_by_shape": 1}
+
+
+def test_prefixed_article_titles_are_not_files():
+    document = clean("[[Star Trek: The Next Generation|TNG]] and [[Mission: Impossible 2.5|M:I]].", EN)
+    assert [link.target for link in document.links] == ["Star Trek: The Next Generation", "Mission: Impossible 2.5"]
