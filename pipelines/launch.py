@@ -186,8 +186,8 @@ def write_text(path: str, text: str) -> None:
 def prepare_output(out: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old output unless asked to replace it."""
     # A corpus job keeps its sentence shards (with their own side outputs) one level down.
-    patterns = [join(out, MANIFEST), join(out, "part-*"), join(out, "*", MANIFEST), join(out, "*", "part-*"),
-                join(out, "*", "*", "part-*")]
+    patterns = [join(out, MANIFEST + "*"), join(out, "part-*"), join(out, "*", MANIFEST + "*"),
+                join(out, "*", "part-*"), join(out, "*", "*", "part-*")]
     old = [match.path for result in FileSystems.match(patterns) for match in result.metadata_list]
     if old and not overwrite:
         raise RelxdataError(f"{out} already holds an output ({len(old)} files); pass --overwrite to replace it")

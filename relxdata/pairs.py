@@ -14,6 +14,7 @@ the texts stay in DuckDB, which joins them to the sampled pairs one shard at a t
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import shutil
@@ -34,6 +35,8 @@ from relxdata.errors import RelxdataError
 
 POSITIVE, NEGATIVE = 1, 0
 CLASS_NAMES = {POSITIVE: "positive", NEGATIVE: "negative"}
+# DuckDB's spill and scratch directory inside the output, removed when the run ends (or by the next run).
+WORKDIR_PREFIX = ".build-pairs-"
 SPAN = pa.list_(pa.int32())
 PAIRS = pa.schema([
     ("pair_id", pa.string()), ("label", pa.int8()), ("lang_a", pa.string()), ("lang_b", pa.string()),
@@ -375,7 +378,9 @@ def build_pairs(corpus_dir: str, out: str, config: PairConfig, show_progress: bo
     files = corpus_files(corpus_dir)
     rows = check_corpus(files)
     os.makedirs(out, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix=".build-pairs-", dir=out)
+    for stale in glob.glob(os.path.join(out, WORKDIR_PREFIX + "*")):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=out)
     corpus = None
     try:
         corpus = Corpus(files, workdir, config.memory_limit, config.threads or os.cpu_count() or 1)
@@ -388,6 +393,11 @@ def build_pairs(corpus_dir: str, out: str, config: PairConfig, show_progress: bo
         total = sum(len(sample.rid_a) for sample in samples)
         with tqdm(total=total, unit="pair", desc="pairs", disable=not show_progress) as progress:
             shards = write_pair_shards(config, corpus, samples, out, progress)
+    except (duckdb.InterruptException, RuntimeError) as exc:
+        # DuckDB turns Ctrl-C during a query into an error of its own: it is the user's interrupt.
+        if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
     finally:
         if corpus is not None:
             corpus.db.close()
