@@ -6,6 +6,7 @@ import contextlib
 import glob
 import os
 import re
+import signal
 import sys
 import threading
 from typing import Iterator
@@ -20,7 +21,7 @@ from apache_beam.runners.worker import data_plane
 from tqdm import tqdm
 
 from relxdata.corpora import MANIFEST, write_shard
-from relxdata.errors import RelxdataError, user_error_in
+from relxdata.errors import INTERRUPTED, RelxdataError, user_error_in
 
 # The DirectRunner may hand a pipeline to Prism, which downloads a binary: run in-process instead.
 IN_PROCESS_RUNNER = "FnApiRunner"
@@ -152,9 +153,34 @@ class QuietWorkers:
 @contextlib.contextmanager
 def beam_pipeline(options: PipelineOptions) -> Iterator[beam.Pipeline]:
     """A pipeline that runs when the `with` block ends, on the runner the options name."""
-    with (QuietWorkers(is_local_run(options)),
+    with (QuietWorkers(is_local_run(options)), interrupt_ends_the_process(is_local_run(options)),
           beam.Pipeline(runner=pipeline_runner(options), options=options) as pipeline):
         yield pipeline
+
+
+@contextlib.contextmanager
+def interrupt_ends_the_process(enabled: bool) -> Iterator[None]:
+    """Ctrl-C during a local run ends the process at once, with one line and exit status 130.
+
+    Beam's in-process runner waits on its workers in threads that a KeyboardInterrupt does not stop:
+    raised in the main thread, it can leave the process waiting for them for good. The output has no
+    manifest yet, so there is nothing to finish; the workers, in the same process group, get the
+    same Ctrl-C, and a worker whose runner is gone ends with its control channel.
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        # Straight to the file descriptor: sys.stderr may be QuietWorkers' filter, which holds lines back.
+        os.write(2, f"\n{INTERRUPTED}\n".encode())
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def join(directory: str, *names: str) -> str:

@@ -11,7 +11,7 @@ import sys
 
 import relxdata
 from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
-from relxdata.errors import RelxdataError, user_error_in
+from relxdata.errors import INTERRUPTED, RelxdataError, user_error_in
 from relxdata.relations import NO_RELATION
 
 JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "smiler": "pipelines.smiler",
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("relxdata: interrupted; the output has no manifest and is incomplete", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except Exception as exc:
         message = user_error_in(str(exc))

@@ -2,6 +2,9 @@
 
 import re
 
+# What an interrupted command says last (its exit status is 130).
+INTERRUPTED = "relxdata: interrupted; the output has no manifest and is incomplete"
+
 
 class RelxdataError(Exception):
     """A problem with the user's input or environment, not a bug in relxdata."""
