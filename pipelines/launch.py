@@ -153,7 +153,8 @@ class QuietWorkers:
 @contextlib.contextmanager
 def beam_pipeline(options: PipelineOptions) -> Iterator[beam.Pipeline]:
     """A pipeline that runs when the `with` block ends, on the runner the options name."""
-    with (QuietWorkers(is_local_run(options)), interrupt_ends_the_process(is_local_run(options)),
+    # The interrupt handler keeps the terminal's stderr before QuietWorkers turns fd 2 into its pipe.
+    with (interrupt_ends_the_process(is_local_run(options)), QuietWorkers(is_local_run(options)),
           beam.Pipeline(runner=pipeline_runner(options), options=options) as pipeline):
         yield pipeline
 
@@ -170,10 +171,11 @@ def interrupt_ends_the_process(enabled: bool) -> Iterator[None]:
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
+    terminal = os.dup(2)
 
     def stop(signum, frame):
-        # Straight to the file descriptor: sys.stderr may be QuietWorkers' filter, which holds lines back.
-        os.write(2, f"\n{INTERRUPTED}\n".encode())
+        # To the terminal itself: fd 2 may be QuietWorkers' pipe, whose thread would not pass it on in time.
+        os.write(terminal, f"\n{INTERRUPTED}\n".encode())
         os._exit(130)
 
     previous = signal.signal(signal.SIGINT, stop)
@@ -181,6 +183,7 @@ def interrupt_ends_the_process(enabled: bool) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        os.close(terminal)
 
 
 def join(directory: str, *names: str) -> str:
