@@ -7,7 +7,9 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 
 import relxdata
 from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
@@ -137,6 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     # Dataflow run needs them, and it installs them (`relxdata[dataflow]`).
     for handler in logging.getLogger().handlers:
         handler.addFilter(lambda record: not record.getMessage().startswith("apitools not found"))
+    interrupts = []
+
+    def interrupt(signum, frame):
+        # Libraries may turn the KeyboardInterrupt into an error of their own: the flag still tells.
+        interrupts.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt) if in_main_thread else None
+    try:
+        return _main(argv, interrupts)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: list[str], interrupts: list[int]) -> int:
     try:
         if argv and argv[0] == "run":
             _run_job(argv[1:])
@@ -189,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         print(INTERRUPTED, file=sys.stderr)
         return 130
     except Exception as exc:
+        if interrupts:
+            print(INTERRUPTED, file=sys.stderr)
+            return 130
         message = user_error_in(str(exc))
         if message is None:
             raise
