@@ -29,7 +29,7 @@ from dataclasses import replace
 import apache_beam as beam
 
 from pipelines.launch import beam_pipeline, join, prepare_output, write_rows
-from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_sentences_option,
+from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_corpus_options,
                                  prepare_corpus_job)
 from pipelines.stages import (ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks, TitleTables, WriteManifest,
                               WriteShards, open_input, read_once)
@@ -73,11 +73,7 @@ def check_sources(args: argparse.Namespace) -> None:
         raise RelxdataError("give exactly one source of facts: --wikidata, --truthy or --sparql")
     if not (args.page_props or args.wikidata or args.sparql):
         raise RelxdataError("--truthy has no sitelinks: give --page-props to map titles to QIDs")
-    if not 0.0 <= args.negatives <= 1.0:
-        raise RelxdataError("--negatives takes a rate between 0 and 1")
-    if args.max_redirect_hops < 1:
-        raise RelxdataError("--max-redirect-hops must be at least 1")
-    check_sentences_option(args)
+    check_corpus_options(args)
 
 
 class ShardRowsFn(beam.DoFn):

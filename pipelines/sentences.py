@@ -154,8 +154,13 @@ class CorpusSource:
         return ShardProgress(out, dict.fromkeys(range(self.shards.count), 1), local, "shard")
 
 
-def check_sentences_option(args: argparse.Namespace) -> None:
-    """`--sentences` replaces extraction: refuse the options that shape it, and a directory that --out replaces."""
+def check_corpus_options(args: argparse.Namespace) -> None:
+    """The options every corpus job shares: the negative rate, the redirect hops, and `--sentences`, which
+    replaces extraction (the options that shape it are refused, and a directory that --out replaces)."""
+    if not 0.0 <= args.negatives <= 1.0:
+        raise RelxdataError("--negatives takes a rate between 0 and 1")
+    if args.max_redirect_hops < 1:
+        raise RelxdataError("--max-redirect-hops must be at least 1")
     if not args.sentences:
         return
     ignored = [option for option, value in (("--index", args.index), ("--limit", args.limit),

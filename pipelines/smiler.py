@@ -28,7 +28,7 @@ from typing import Iterable
 import apache_beam as beam
 
 from pipelines.launch import beam_pipeline, join, prepare_output, write_rows
-from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_files, check_sentences_option,
+from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_files, check_corpus_options,
                                  prepare_corpus_job)
 from pipelines.stages import (ReadSitelinksFn, ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks,
                               TitleTables, WriteManifest, merge_entry, open_input)
@@ -87,11 +87,7 @@ def check_sources(args: argparse.Namespace) -> list[str]:
         raise RelxdataError("give a source of facts: --dbpedia, --sparql or --wikidata")
     if paths and args.sparql:
         raise RelxdataError("give --dbpedia or --sparql, not both")
-    if not 0.0 <= args.negatives <= 1.0:
-        raise RelxdataError("--negatives takes a rate between 0 and 1")
-    if args.max_redirect_hops < 1:
-        raise RelxdataError("--max-redirect-hops must be at least 1")
-    check_sentences_option(args)
+    check_corpus_options(args)
     return paths
 
 
