@@ -86,7 +86,7 @@ _INLINE_TEMPLATES = {"nowrap": "1", "nobr": "1", "nobreak": "1", "small": "1", "
 # <siteinfo> does not list it): a prefixed title with a media file's extension, or an image option
 # among its parameters. Such links are dropped with their captions and counted as file_by_shape.
 _MEDIA_TITLE = re.compile(r"[^:]+:.+\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|bmp|ogg|ogv|oga|opus|webm|mp3|mp4|mid|"
-                          r"midi|wav|flac|pdf|djvu|stl)\s*", re.I)
+                          r"midi|mpe?g|wav|flac|pdf|djvu|stl)\s*", re.I)
 _IMAGE_OPTION = re.compile(r"\s*(?:thumb|thumbnail|frame|framed|frameless|border|upright(?:\s*=?\s*[\d.]+)?|"
                            r"\d*x?\d+\s*px|(?:alt|link|page|class|lang)\s*=.*)\s*", re.I)
 
@@ -247,7 +247,8 @@ class _TokenWalker:
             self.dropped[target.kind.value] += 1
 
     def looks_like_a_file(self, raw: str, separators: list[int], end: int) -> bool:
-        if _MEDIA_TITLE.fullmatch(raw.strip()):
+        # "[[:Datei:X.pdf|label]]" links to the file's page: a leading colon does not make it an article.
+        if _MEDIA_TITLE.fullmatch(raw.strip().removeprefix(":")):
             return True
         # The tokenizer splits at the first "|" only; a file link's options follow, "|"-separated.
         options = self.raw(separators[0] + 1, end).split("|") if separators else []
