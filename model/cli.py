@@ -36,7 +36,7 @@ def _training_arguments(parser: argparse.ArgumentParser, epochs: int) -> None:
 def add_model_commands(commands) -> None:
     pretrain = commands.add_parser(
         "pretrain", help="MTMB pretraining (masked LM + matching) on pair shards",
-        description="Pretrains an encoder on build-pairs shards: masked LM on 15%% of the tokens plus the "
+        description="Pretrains an encoder on build-pairs shards: masked LM on 15% of the tokens plus the "
                     "matching loss on the [E1]/[E2] start states. Use torchrun for several GPUs.")
     pretrain.add_argument("--pairs", required=True, help="a build-pairs output directory (part-*.parquet)")
     _training_arguments(pretrain, epochs=1)

@@ -190,6 +190,11 @@ def join(directory: str, *names: str) -> str:
     return FileSystems.join(directory, *names)
 
 
+def matching_paths(pattern: str) -> list[str]:
+    """The paths a glob pattern names, on any filesystem Beam reads (local, gs://, …)."""
+    return [match.path for result in FileSystems.match([pattern]) for match in result.metadata_list]
+
+
 def is_within(path: str, directory: str) -> bool:
     """Whether `path` is `directory` or lies under it (local paths are compared absolute)."""
     if "://" not in path + directory:
@@ -212,12 +217,17 @@ def write_text(path: str, text: str) -> None:
     FileSystems.rename([path + ".inprogress"], [path])
 
 
+# The files of an output, its sentence shards one level down (with their own side outputs) included.
+OUTPUT_FILES = (f"{MANIFEST}*", "part-*", f"*/{MANIFEST}*", "*/part-*", "*/*/part-*")
+
+
+def _output_files(out: str) -> list[str]:
+    return [path for pattern in OUTPUT_FILES for path in matching_paths(join(out, pattern))]
+
+
 def prepare_output(out: str, overwrite: bool) -> None:
     """Refuse to mix a new run into an old output unless asked to replace it."""
-    # A corpus job keeps its sentence shards (with their own side outputs) one level down.
-    patterns = [join(out, MANIFEST + "*"), join(out, "part-*"), join(out, "*", MANIFEST + "*"),
-                join(out, "*", "part-*"), join(out, "*", "*", "part-*")]
-    old = [match.path for result in FileSystems.match(patterns) for match in result.metadata_list]
+    old = _output_files(out)
     if old and not overwrite:
         raise RelxdataError(f"{out} already holds an output ({len(old)} files); pass --overwrite to replace it")
     if old:
@@ -231,6 +241,24 @@ def prepare_output(out: str, overwrite: bool) -> None:
         # Beam's local file system wraps the OSError of os.makedirs in another.
         cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else exc
         raise RelxdataError(f"cannot create the output directory {out}: {cause.strerror or cause}") from None
+
+
+@contextlib.contextmanager
+def fresh_output(out: str, overwrite: bool) -> Iterator[None]:
+    """`prepare_output`, and a run that fails takes what it wrote with it: the directory, when the run
+    made it, else its files. So a failed run leaves nothing behind, and its rerun needs no --overwrite.
+    (A killed run cannot clean up; its output has no manifest, and the rerun replaces it with
+    --overwrite.)"""
+    made = not FileSystems.exists(out)
+    prepare_output(out, overwrite)
+    try:
+        yield
+    except Exception:
+        if made:
+            FileSystems.delete([out])
+        else:
+            FileSystems.delete(_output_files(out) + matching_paths(join(out, "**.inprogress")))
+        raise
 
 
 class ShardProgress:

@@ -28,11 +28,12 @@ import apache_beam as beam
 import numpy as np
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
-from apache_beam.io.parquetio import ReadFromParquet
+from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import beam_pipeline, join, pipeline_options, prepare_output, write_rows, write_text
-from relxdata.corpora import MANIFEST, check_corpus, manifest, shard_name
+from pipelines.launch import (beam_pipeline, fresh_output, join, matching_paths, pipeline_options, write_rows,
+                              write_text)
+from relxdata.corpora import MANIFEST, check_corpus, corpus_files, manifest, shard_name
 from relxdata.errors import RelxdataError
 from relxdata.pairs import CLASS_NAMES, NEGATIVE, PAIRS, POSITIVE, draw_valid, sample_distinct
 
@@ -46,16 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="relxdata run pairs",
         description="MTMB pairs with Beam (the rules of `relxdata build-pairs`). Options not listed here go to "
                     "Beam, e.g. --runner DataflowRunner --project P --region R.")
-    parser.add_argument("--corpus", required=True, help="a relx-distant corpus directory (part-*.parquet)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--num-pairs", type=int, default=20_000_000)
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--blank-prob", type=float, default=0.7)
-    parser.add_argument("--pivot", default="en")
+    parser.add_argument("--corpus", required=True, nargs="+", metavar="DIR",
+                        help="relx-distant corpus directories (part-*.parquet), or directories of them (one per "
+                             "language)")
+    parser.add_argument("--out", required=True, help="output directory (local path or gs://...)")
+    parser.add_argument("--num-pairs", type=int, default=20_000_000, help="pairs to build (default 20,000,000)")
+    parser.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    parser.add_argument("--blank-prob", type=float, default=0.7,
+                        help="probability that an entity mention is to be replaced by [BLANK] (default 0.7)")
+    parser.add_argument("--pivot", default="en", help="the pivot language (default en)")
     parser.add_argument("--langs", help="comma-separated non-pivot languages (default: all in the corpus)")
-    parser.add_argument("--allow-fewer", action="store_true")
-    parser.add_argument("--pairs-per-shard", type=int, default=250_000)
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--allow-fewer", action="store_true",
+                        help="build as many balanced pairs as the corpus allows instead of stopping")
+    parser.add_argument("--pairs-per-shard", type=int, default=250_000, help="rows per shard (default 250,000)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
     return parser
 
 
@@ -229,9 +234,7 @@ class WriteShard(beam.DoFn):
 def run(argv: list[str] | None = None) -> None:
     started_at = time.time()
     args, pipeline_args = build_parser().parse_known_args(argv)
-    files = sorted(m.path for r in FileSystems.match([join(args.corpus, "part-*.parquet")]) for m in r.metadata_list)
-    if not files:
-        raise RelxdataError(f"{args.corpus} holds no part-*.parquet shards")
+    files = corpus_files(args.corpus, match=matching_paths)
     if all("://" not in path for path in files):
         check_corpus(files)
     langs = tuple(lang for lang in (args.langs.split(",") if args.langs else corpus_languages(files))
@@ -241,10 +244,11 @@ def run(argv: list[str] | None = None) -> None:
     if args.num_pairs % (2 * len(langs)):
         raise RelxdataError(f"--num-pairs {args.num_pairs} does not split evenly into positives and negatives "
                             f"for {len(langs)} languages; use a multiple of {2 * len(langs)}")
-    prepare_output(args.out, args.overwrite)
     seed, pivot = args.seed, args.pivot
-    with beam_pipeline(pipeline_options(pipeline_args)) as pipeline:
-        rows = pipeline | "Read" >> ReadFromParquet(join(args.corpus, "part-*.parquet"), columns=ROW_COLUMNS)
+    with fresh_output(args.out, args.overwrite), beam_pipeline(pipeline_options(pipeline_args)) as pipeline:
+        rows = (pipeline
+                | "Shards" >> beam.Create(files)
+                | "Read" >> ReadAllFromParquet(columns=ROW_COLUMNS))
         wanted = rows | "InLanguages" >> beam.Filter(lambda row: row["lang"] in (pivot, *langs))
         positive = (wanted
                     | "ByEntityPair" >> beam.Map(

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 import apache_beam as beam
 
-from pipelines.launch import beam_pipeline, join, prepare_output, write_rows
+from pipelines.launch import beam_pipeline, fresh_output, join, write_rows
 from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_corpus_options,
                                  prepare_corpus_job)
 from pipelines.stages import (ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks, TitleTables, WriteManifest,
@@ -242,8 +242,7 @@ def run(argv: list[str] | None = None) -> None:
     description = replace(description, extra={**description.extra, "relations": {
         "source": inventory.source, "categories": sorted({r.category for r in inventory.relations}),
         "properties": sorted(inventory.properties)}})
-    prepare_output(args.out, args.overwrite)
-    with job.progress(args.out), beam_pipeline(job.options) as pipeline:
+    with fresh_output(args.out, args.overwrite), job.progress(args.out), beam_pipeline(job.options) as pipeline:
         source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job.extraction, description)
         links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
         tables = ((links.articles, links.redirects)

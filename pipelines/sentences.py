@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.launch import (ShardProgress, beam_pipeline, is_local_run, is_within, join, pipeline_options,
-                              prepare_output)
+from pipelines.launch import (ShardProgress, beam_pipeline, fresh_output, is_local_run, is_within, join,
+                              pipeline_options)
 from pipelines.stages import (RunDescription, SentenceShards, SentenceShardsOf, finished_sentences, open_input,
                               siteinfo_description)
 from relxdata.corpora import file_fingerprint
@@ -193,7 +193,6 @@ def run(argv: list[str] | None = None) -> None:
     args, pipeline_args = build_parser().parse_known_args(argv)
     job = prepare_dump_job(args, pipeline_args, inputs=[], job=JOB, started_at=started_at)
     plan, shards = job.plan, job.shards(args.out)
-    prepare_output(args.out, args.overwrite)
     progress = ShardProgress(args.out, {unit.index: unit.pages for unit in plan.units}, is_local_run(job.options))
-    with progress, beam_pipeline(job.options) as pipeline:
+    with fresh_output(args.out, args.overwrite), progress, beam_pipeline(job.options) as pipeline:
         _ = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job, job.description)

@@ -27,7 +27,7 @@ from typing import Iterable
 
 import apache_beam as beam
 
-from pipelines.launch import beam_pipeline, join, prepare_output, write_rows
+from pipelines.launch import beam_pipeline, fresh_output, join, write_rows
 from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_files, check_corpus_options,
                                  prepare_corpus_job)
 from pipelines.stages import (ReadSitelinksFn, ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks,
@@ -392,8 +392,7 @@ def run(argv: list[str] | None = None) -> None:
         "source": inventory.source, "labels": [label.label for label in inventory.labels],
         "dbpedia_chapter": chapter, "dbpedia_properties": sorted(sources[0].properties),
         "wikidata_properties": sorted(sources[1].properties)}})
-    prepare_output(args.out, args.overwrite)
-    with job.progress(args.out), beam_pipeline(job.options) as pipeline:
+    with fresh_output(args.out, args.overwrite), job.progress(args.out), beam_pipeline(job.options) as pipeline:
         source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job.extraction, description)
         links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
         tables = ((links.articles, links.redirects)

@@ -13,6 +13,7 @@ import threading
 
 import relxdata
 from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
+from relxdata.download import DATABUS, DBPEDIA_ARTIFACTS, DEFAULT_WHAT, WHAT, WIKIDATA_FILES, WIKIMEDIA
 from relxdata.errors import INTERRUPTED, RelxdataError, user_error_in
 from relxdata.relations import NO_RELATION
 
@@ -38,7 +39,7 @@ def _run_job(argv: list[str]) -> None:
 
 
 def _build_pairs(args: argparse.Namespace) -> None:
-    from pipelines.launch import prepare_output
+    from pipelines.launch import fresh_output
     from relxdata.pairs import PairConfig, build_pairs
 
     if args.num_pairs < 2:
@@ -51,9 +52,21 @@ def _build_pairs(args: argparse.Namespace) -> None:
                         langs=tuple(args.langs.split(",")) if args.langs else None, allow_fewer=args.allow_fewer,
                         pairs_per_shard=args.pairs_per_shard, memory_limit=args.memory_limit,
                         threads=args.threads)
-    prepare_output(args.out, args.overwrite)
-    counts = build_pairs(args.corpus, args.out, config)
+    with fresh_output(args.out, args.overwrite):
+        counts = build_pairs(args.corpus, args.out, config)
     print(f"{counts['pairs']:,} pairs in {args.out}")
+
+
+def _download(args: argparse.Namespace) -> None:
+    from relxdata.download import DownloadRequest, download
+
+    request = DownloadRequest(wiki=args.wiki, date=args.date, what=tuple(filter(None, args.what.split(","))),
+                              to=args.to, mirror=args.mirror, wikidata=args.wikidata,
+                              dbpedia=tuple(filter(None, (args.dbpedia or "").split(","))), contact=args.contact,
+                              connections=args.connections, databus=args.databus)
+    manifest = download(request)
+    total = sum(entry["bytes"] for entry in manifest["files"])
+    print(f"{len(manifest['files'])} files, {total:,} bytes, verified, in {args.to} (dump of {manifest['dump_date']})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +75,37 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run a Beam pipeline: relxdata run JOB --help (jobs: %s)" % ", ".join(JOBS),
                         add_help=False)
+    download = commands.add_parser("download", help="fetch and verify the dump files of one wiki (and Wikidata, "
+                                                     "DBpedia)",
+                                   description="The files of one Wikimedia dump run, each checked against the "
+                                               "publisher's checksum (dumpstatus.json's sha1, Wikidata's sha1sums, "
+                                               "the Databus's sha256), resumed with HTTP Range after an interruption, "
+                                               "and listed in DIR/_download.json once all are there; the pipelines "
+                                               "copy that provenance into their manifests. See docs/download.md.")
+    download.add_argument("--wiki", required=True, help="the wiki's database name, e.g. enwiki, dewiki")
+    download.add_argument("--date", default="latest",
+                          help="the dump run, YYYYMMDD, or latest: the newest run whose jobs are done (default)")
+    download.add_argument("--what", default=",".join(DEFAULT_WHAT),
+                          help=f"comma-separated, of {', '.join(WHAT)} (default {','.join(DEFAULT_WHAT)})")
+    download.add_argument("--to", required=True, metavar="DIR", help="where to write (one directory per wiki)")
+    download.add_argument("--wikidata", choices=sorted(WIKIDATA_FILES),
+                          help="also the newest Wikidata dump: json (all entities) or truthy (N-Triples)")
+    download.add_argument("--dbpedia", help=f"also the wiki language's DBpedia files, comma-separated, of "
+                                            f"{', '.join(DBPEDIA_ARTIFACTS)}")
+    download.add_argument("--mirror", default=WIKIMEDIA, metavar="URL",
+                          help=f"the base of a dump tree in Wikimedia's layout (default {WIKIMEDIA})")
+    download.add_argument("--databus", default=DATABUS, metavar="URL", help=f"the DBpedia Databus (default {DATABUS})")
+    download.add_argument("--connections", type=int, default=2,
+                          help="files fetched at once (default 2; Wikimedia asks for no more than 3)")
+    download.add_argument("--contact", default=os.environ.get("RELXDATA_CONTACT", ""),
+                          help="an e-mail or URL for the User-Agent, which Wikimedia requires (default: the "
+                               "RELXDATA_CONTACT environment variable)")
     pairs = commands.add_parser("build-pairs", help="MTMB sentence pairs from a relx-distant corpus",
                                 description="Positive and strong-negative pivot/non-pivot sentence pairs, "
                                             "balanced over classes and languages, as Parquet shards + manifest.")
-    pairs.add_argument("--corpus", required=True, help="a relx-distant corpus directory (part-*.parquet)")
+    pairs.add_argument("--corpus", required=True, nargs="+", metavar="DIR",
+                       help="relx-distant corpus directories (part-*.parquet), or directories of them (one per "
+                            "language, e.g. the demo's relx-distant/)")
     pairs.add_argument("--out", required=True, help="output directory")
     pairs.add_argument("--num-pairs", type=int, default=20_000_000, help="pairs to build (default 20,000,000)")
     pairs.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
@@ -120,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"the label of 'no relation', not averaged (default {NO_RELATION}; SemEval: Other)")
     score.add_argument("--json", action="store_true", help="print the result as a JSON object instead "
                                                            "(scores as fractions in [0, 1])")
+    stats = commands.add_parser("stats", help="counts, plots and a dataset card for a finished output",
+                                description="Counts per language, relation or label, category and split, the "
+                                            "manifest's drop and skip reasons, sentence-length, entity-distance and "
+                                            "rows-per-article histograms of any relxdata output (sentences, "
+                                            "relx-distant, smiler, pairs; one job directory or one per language). "
+                                            "Writes OUT/stats.json, OUT/plots/*.png and OUT/README.md, a dataset "
+                                            "card in the Hugging Face layout that datasets.load_dataset(OUT) reads.")
+    stats.add_argument("directory", metavar="DIR", help="a finished output (with _manifest.json), or a directory "
+                                                        "of them, one per language")
+    stats.add_argument("--out", help="where to write (default: DIR itself, beside the shards the card points at)")
+    stats.add_argument("--overwrite", action="store_true", help="replace a README.md that relxdata did not write")
     add_model_commands(commands)
     demo = commands.add_parser("demo", help="the whole chain on the bundled sample, no downloads")
     demo.add_argument("--out", default="relxdata-demo", help="where to write (default ./relxdata-demo)")
@@ -161,7 +212,9 @@ def _main(argv: list[str], interrupts: list[int]) -> int:
             _run_job(argv[1:])
             return 0
         args = build_parser().parse_args(argv)
-        if args.command == "build-pairs":
+        if args.command == "download":
+            _download(args)
+        elif args.command == "build-pairs":
             _build_pairs(args)
         elif args.command == "relations":
             from relxdata.relations import load_relations, load_smiler_labels, schema_of
@@ -189,6 +242,11 @@ def _main(argv: list[str], interrupts: list[int]) -> int:
                 print(f"relxdata: warning: the negative label {args.negative_label!r} occurs in neither file; "
                       "name the corpus's own with --negative-label (SemEval: Other)", file=sys.stderr)
             print(report_json(result) if args.json else "\n".join(report_lines(result)))
+        elif args.command == "stats":
+            from relxdata.card import summary_lines, write_stats
+            stats = write_stats(args.directory, args.out, args.overwrite)
+            print("\n".join(summary_lines(stats)))
+            print(f"stats.json, plots/ and the dataset card README.md are in {args.out or args.directory}")
         elif args.command in MODEL_COMMANDS:
             run_model_command(args)
         elif args.command == "demo":

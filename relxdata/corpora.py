@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import platform
-from typing import BinaryIO, Callable
+import posixpath
+import shlex
+import sys
+from typing import BinaryIO, Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import relxdata
+from relxdata.download import provenance_of
 from relxdata.errors import RelxdataError
 
 MANIFEST = "_manifest.json"
@@ -96,13 +101,16 @@ def read_rows(directory: str) -> list[dict]:
 
 
 def file_fingerprint(path: str, open_file: Callable[[str], BinaryIO] = lambda p: open(p, "rb")) -> dict:
-    """Size and SHA-256 of an input file, read in blocks."""
+    """Size and SHA-256 of an input file, read in blocks; and where it came from, when `relxdata download`
+    fetched it (its `_download.json` entry: URL, the publisher's checksum, dump date)."""
     digest, size = hashlib.sha256(), 0
     with open_file(path) as f:
         while block := f.read(1 << 22):
             digest.update(block)
             size += len(block)
-    return {"path": path, "bytes": size, "sha256": digest.hexdigest()}
+    fingerprint = {"path": path, "bytes": size, "sha256": digest.hexdigest()}
+    source = provenance_of(path) if "://" not in path else None
+    return {**fingerprint, "download": source} if source else fingerprint
 
 
 def nest_counts(flat: dict[str, float]) -> dict:
@@ -126,23 +134,44 @@ def flat_counts(nested: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
+def command_line() -> str:
+    """This process's command line, as the user typed it (`relxdata run sentences --lang en ...`)."""
+    return shlex.join([os.path.basename(sys.argv[0]), *sys.argv[1:]])
+
+
 def manifest(*, job: str, config: dict, inputs: list[dict], counts: dict, outputs: dict, extra: dict,
              wall_seconds: float) -> str:
     document = {
         "tool": "relxdata", "version": relxdata.__version__, "job": job, "python": platform.python_version(),
-        "config": config, "inputs": inputs, **extra, "counts": nest_counts(counts), "outputs": outputs,
-        "wall_seconds": round(wall_seconds, 3),
+        "command": command_line(), "config": config, "inputs": inputs, **extra, "counts": nest_counts(counts),
+        "outputs": outputs, "wall_seconds": round(wall_seconds, 3),
     }
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
 
 
-def corpus_files(directory: str) -> list[str]:
-    if not os.path.isdir(directory):
-        raise RelxdataError(f"no such corpus directory: {directory}")
-    files = sorted(os.path.join(directory, name) for name in os.listdir(directory)
-                   if name.startswith("part-") and name.endswith(".parquet"))
-    if not files:
-        raise RelxdataError(f"{directory} holds no part-*.parquet shards")
+def _local_shards(pattern: str) -> list[str]:
+    return glob.glob(pattern)
+
+
+def corpus_files(directories: str | Sequence[str],
+                 match: Callable[[str], list[str]] = _local_shards) -> list[str]:
+    """The shards of one or more corpora, in order: each directory's part-*.parquet, or, for a directory
+    of corpora (one per language, as `demo` and per-language runs write them), its subdirectories'.
+
+    `match` lists the paths a glob pattern names (Beam's FileSystems for gs:// and other remote paths).
+    """
+    files: list[str] = []
+    for directory in [directories] if isinstance(directories, str) else directories:
+        if "://" not in directory and not os.path.isdir(directory):
+            raise RelxdataError(f"no such corpus directory: {directory}")
+        shards = sorted(match(posixpath.join(directory, "part-*.parquet")))
+        if not shards:
+            shards = sorted(match(posixpath.join(directory, "*", "part-*.parquet")))
+        if not shards:
+            raise RelxdataError(f"{directory} holds no part-*.parquet shards, nor do its subdirectories")
+        files.extend(shards)
+    if len(set(files)) < len(files):
+        raise RelxdataError("a corpus is named twice (a directory and one inside it?)")
     return files
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
+import time
 from importlib import resources
 
+from relxdata.card import summary_lines, write_stats
 from relxdata.corpora import MANIFEST, read_rows
 from relxdata.dumps import write_multistream
 from relxdata.errors import RelxdataError
 
 DEMO_LANGUAGES = ("en", "de", "fr", "es", "tr")
+# As many as the demo corpus supplies in balance: 5 per class and language.
+DEMO_PAIRS = 40
 
 
 def sample_dump(lang: str) -> str:
@@ -44,10 +50,33 @@ def _tagged(row: dict) -> str:
 
 
 def run_demo(out: str, overwrite: bool = False) -> None:
-    from pipelines import relx_distant, smiler
-
+    """sentences -> relx-distant and smiler (five languages) -> build-pairs -> a few pretraining steps ->
+    stats, plots and dataset cards; prints each step's command and where everything is."""
     if os.path.exists(os.path.join(out, "relx-distant")) and not overwrite:
         raise RelxdataError(f"{out} already holds a demo output; pass --overwrite to replace it")
+    started = time.time()
+    build_corpora(out)
+    pairs = build_demo_pairs(out)
+    model = pretrain_demo_model(out, pairs)
+    print(f"\n== relxdata stats {os.path.join(out, 'relx-distant')} (and smiler, pairs)")
+    for name in ("relx-distant", "smiler", "pairs"):
+        for line in summary_lines(write_stats(os.path.join(out, name))):
+            print(f"   {line}")
+    print(f"\nDone in {time.time() - started:.0f} s. Everything is in {os.path.abspath(out)}:")
+    where = [("dumps/", "the sample wikis as multistream dumps with their indexes"),
+             ("relx-distant/<lang>/", "RELX-Distant rows; sentences/ and links/ beside them; _manifest.json"),
+             ("smiler/<lang>/", "SMiLER rows"), ("pairs/", "MTMB sentence pairs"),
+             (f"{model}/" if model else "", "the pretrained tiny model (final/), metrics.jsonl"),
+             ("relx-distant/README.md, smiler/README.md, pairs/README.md", "dataset cards; stats.json and plots/ "
+                                                                           "beside each")]
+    for path, what in where:
+        if path:
+            print(f"   {path:<58} {what}")
+
+
+def build_corpora(out: str) -> None:
+    from pipelines import relx_distant, smiler
+
     dumps = os.path.join(out, "dumps")
     os.makedirs(dumps, exist_ok=True)
     knowledge_base = sample_knowledge_base()
@@ -80,5 +109,35 @@ def run_demo(out: str, overwrite: bool = False) -> None:
         print(f"   {len(rows)} SMiLER rows {how}; for example:")
         for row in rows[:3]:
             print(f"   {row['label']} ({row['mention_1']}, {row['mention_2']}): {_tagged(row)}")
-    print(f"\nShards and manifests are in {os.path.abspath(os.path.join(out, 'relx-distant'))}/<lang>/ "
-          f"and {os.path.abspath(os.path.join(out, 'smiler'))}/<lang>/")
+
+
+def build_demo_pairs(out: str) -> str:
+    from relxdata.pairs import PairConfig, build_pairs
+
+    corpus, pairs = os.path.join(out, "relx-distant"), os.path.join(out, "pairs")
+    print(f"\n== relxdata build-pairs --corpus {corpus} --out {pairs} --num-pairs {DEMO_PAIRS} --allow-fewer")
+    shutil.rmtree(pairs, ignore_errors=True)
+    counts = build_pairs(corpus, pairs, PairConfig(num_pairs=DEMO_PAIRS, allow_fewer=True), show_progress=False)
+    print(f"   {counts['pairs']} pairs of an English and a de, es, fr or tr sentence, half of them positive "
+          "(same relation, same entities), half strong negatives (one entity shared); for example:")
+    rows = read_rows(pairs)
+    for label in (1, 0):
+        example = next(row for row in rows if row["label"] == label)
+        print(f"   {label}: {example['text_a']} | {example['text_b']}")
+    return pairs
+
+
+def pretrain_demo_model(out: str, pairs: str) -> str | None:
+    """A few pretraining steps of the tiny random model on the pairs, when the model module is installed."""
+    model = os.path.join(out, "model")
+    command = f"relxdata pretrain --pairs {pairs} --out {model} --model tiny-random --max-steps 5 --batch-size 8"
+    if any(importlib.util.find_spec(name) is None for name in ("torch", "transformers")):
+        print(f"\n== skipped: {command}\n   (the model module needs torch and transformers: "
+              "pip install 'relxdata[model]')")
+        return None
+    from model.pretrain import PretrainConfig, pretrain
+
+    print(f"\n== {command}")
+    shutil.rmtree(model, ignore_errors=True)
+    pretrain(PretrainConfig(pairs=pairs, out=model, max_steps=5, batch_size=8, workers=0, log_every=1))
+    return "model"

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Sequence
 
 import duckdb
 import numpy as np
@@ -372,10 +373,12 @@ def write_pair_shards(config: PairConfig, corpus: Corpus, samples: list[Sample],
     return written
 
 
-def build_pairs(corpus_dir: str, out: str, config: PairConfig, show_progress: bool = True) -> dict:
-    """Build the pair shards and `_manifest.json` in `out`; returns the manifest's counts."""
+def build_pairs(corpora: str | Sequence[str], out: str, config: PairConfig, show_progress: bool = True) -> dict:
+    """Build the pair shards and `_manifest.json` in `out` from the rows of every corpus directory in
+    `corpora` (see `corpus_files`); returns the manifest's counts."""
     started = time.time()
-    files = corpus_files(corpus_dir)
+    corpora = [corpora] if isinstance(corpora, str) else list(corpora)
+    files = corpus_files(corpora)
     rows = check_corpus(files)
     os.makedirs(out, exist_ok=True)
     for stale in glob.glob(os.path.join(out, WORKDIR_PREFIX + "*")):  # left by a killed run
@@ -406,7 +409,7 @@ def build_pairs(corpus_dir: str, out: str, config: PairConfig, show_progress: bo
     for sample in samples:
         counts[f"pairs_by_class.{CLASS_NAMES[sample.label]}.{sample.lang}"] = len(sample.rid_a)
     text = manifest(
-        job="build-pairs", config={"corpus": corpus_dir, "out": out, **asdict(config)},
+        job="build-pairs", config={"corpus": corpora, "out": out, **asdict(config)},
         inputs=[file_fingerprint(path) for path in files], counts=counts,
         outputs={"pairs": {"directory": ".", "shards": len(shards), "rows": total}},
         extra={"languages": {"pivot": config.pivot, "paired": plan.langs}, "supply": plan.supply,

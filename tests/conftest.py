@@ -1,3 +1,5 @@
+import contextlib
+import io
 import os
 import shutil
 import socket
@@ -27,6 +29,18 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def wikipedia(shared_data) -> Path:
     return shared_data / "wikipedia"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> tuple[Path, str]:
+    """`relxdata demo` run once for the session: its output directory, and what it printed."""
+    from relxdata.cli import main
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["demo", "--out", str(out)]) == 0
+    return out, printed.getvalue()
 
 
 def pytest_sessionfinish(session, exitstatus):

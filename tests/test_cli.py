@@ -1,5 +1,10 @@
+import random
+import re
+import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,24 +29,30 @@ def test_unknown_job(capsys):
 
 
 @pytest.mark.slow
-def test_demo_runs_from_the_installed_package(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    printed = capsys.readouterr().out
+def test_demo_runs_from_the_installed_package(demo):
+    out, printed = demo
     assert "Q270 P1376 (capital of) Q36: Nació en [E1 Varsovia], la capital de [E2 Polonia]." in printed
     for lang in ("en", "de", "fr", "es", "tr"):
-        rows = read_rows(tmp_path / "demo" / "relx-distant" / lang)
+        rows = read_rows(out / "relx-distant" / lang)
         # Warsaw-Poland (3 rows) and Pierre Curie-Paris-France (5 rows) in every language.
         assert {("Q270", "P17", "Q36"), ("Q37463", "P19", "Q90"), ("Q90", "P1376", "Q142")} <= {
             (row["entity1"], row["relation"], row["entity2"]) for row in rows}
         assert len(rows) == (14 if lang == "en" else 8)
-    en = {(row["entity1"], row["relation"], row["entity2"]): row for row in read_rows(tmp_path / "demo" / "relx-distant" / "en")}
+    en = {(row["entity1"], row["relation"], row["entity2"]): row for row in read_rows(out / "relx-distant" / "en")}
     warsaw = en[("Q270", "P1376", "Q36")]  # linked as [[Warszawa|Warsaw]], a redirect
     assert warsaw["sentence"][slice(*warsaw["entity1_indices"])] == "Warsaw"
     assert "has-population (title, literal): In 2020, <e1>Berlin</e1> had <e2>3,664,088</e2> inhabitants." in printed
     smiler = {lang: {(row["page_title"], row["label"], row["entity_2"], row["entity_2_qid"])
-                     for row in read_rows(tmp_path / "demo" / "smiler" / lang)} for lang in ("en", "de")}
+                     for row in read_rows(out / "smiler" / lang)} for lang in ("en", "de")}
     assert ("Marie Curie", "has-spouse", "Pierre Curie", "Q37463") in smiler["en"]
     assert ("Berlin", "from-country", "Bundesrepublik Deutschland", "Q183") in smiler["de"]
+    # build-pairs read the five per-language outputs as one corpus, and the tiny model trained on them
+    pairs = read_rows(out / "pairs")
+    assert len(pairs) == 40 and {row["lang_b"] for row in pairs} == {"de", "es", "fr", "tr"}
+    assert sorted(row["label"] for row in pairs) == [0] * 20 + [1] * 20
+    steps = (out / "model" / "metrics.jsonl").read_text().splitlines()
+    assert len(steps) == 5 and (out / "model" / "final" / "config.json").exists()
+    assert "relx-distant: 46 rows in 5 part(s)" in printed and "pairs: 40 rows in 1 part(s)" in printed
 
 
 def test_export_of_a_missing_corpus_is_one_line(tmp_path, capsys):
@@ -85,3 +96,86 @@ def test_user_mistakes_end_in_one_line(hostile, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("relxdata: error: ") and "\n" not in err and "Traceback" not in err
     assert message.format(**hostile) in err
+
+
+PROGRESS_BAR = re.compile(r"\w+: +\d+%\|")
+
+
+class FailingEndpoint(BaseHTTPRequestHandler):
+    """A SPARQL endpoint that answers every query with the status its path names: /500, /429."""
+
+    def answer(self):
+        status = int(self.path.strip("/").split("?")[0])
+        self.send_response(status)
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def failing_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("knowledge, message", [
+    (["--wikidata", "{empty}"], "{empty}: does not start with a '[' line; not a Wikidata JSON dump"),
+    (["--wikidata", "{noise}"], "{noise}: does not start with a '[' line; not a Wikidata JSON dump"),
+    (["--wikidata", "{png}"], "{png}: does not start with a '[' line; not a Wikidata JSON dump"),
+    (["--truthy", "{png}", "--page-props", "{page_props}"], "{png}: "),
+    (["--sparql", "http://127.0.0.1:{closed}/sparql"], "SPARQL endpoint http://127.0.0.1:{closed}/sparql is "
+                                                       "unreachable"),
+    (["--sparql", "{endpoint}/500"], "SPARQL endpoint {endpoint}/500"),
+    (["--sparql", "{endpoint}/429"], "SPARQL endpoint {endpoint}/429"),
+], ids=["empty-json", "random-json", "png-json", "png-truthy", "closed-port", "http-500", "http-429"])
+def test_errors_inside_beam_workers_end_in_one_line_and_leave_nothing(knowledge, message, tmp_path, shared_data,
+                                                                      failing_endpoint):
+    """Found by a user: 230-500 lines of worker tracebacks, and an output folder left behind."""
+    from relxdata.demo import sample_dump
+
+    png = tmp_path / "picture.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "noise.json").write_bytes(random.Random(7).randbytes(5000))
+    names = {"png": png, "empty": tmp_path / "empty.json", "noise": tmp_path / "noise.json",
+             "page_props": shared_data / "sql/2024-schema/rmwiki/20240301/rmwiki-20240301-page_props.sql.gz",
+             "closed": closed_port(), "endpoint": failing_endpoint}
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "relxdata.cli", "run", "relx-distant", "--lang", "en", "--dump", sample_dump("en"),
+         *[arg.format(**names) for arg in knowledge], "--out", str(out), "--direct_num_workers", "1"],
+        capture_output=True, text=True, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not PROGRESS_BAR.match(line)]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("relxdata: error: " + message.format(**names)), result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_an_out_that_names_a_file_is_one_line_and_the_file_stays(tmp_path):
+    from relxdata.demo import sample_dump, sample_knowledge_base
+
+    (tmp_path / "out").write_text("mine")
+    result = subprocess.run(
+        [sys.executable, "-m", "relxdata.cli", "run", "relx-distant", "--lang", "en", "--dump", sample_dump("en"),
+         "--wikidata", sample_knowledge_base(), "--out", str(tmp_path / "out")], capture_output=True, text=True,
+        timeout=300)
+    assert (result.returncode, result.stderr) == (2, f"relxdata: error: --out {tmp_path / 'out'} is a file, not a "
+                                                     "directory\n")
+    assert (tmp_path / "out").read_text() == "mine"

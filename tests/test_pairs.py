@@ -237,3 +237,27 @@ def test_duplicate_ids_are_refused(tmp_path, capsys):
     assert main(["build-pairs", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--num-pairs", "2"]) == 2
     assert capsys.readouterr().err.strip() == (
         "relxdata: error: the corpus has 1 rows whose id another row has too; ids must be unique")
+
+
+def test_a_directory_of_per_language_corpora_reads_as_one(corpus, tmp_path, capsys):
+    """`--corpus relx-distant/` (en/, de/, … below it) and the same directories named one by one give the same
+    pairs, from every language's rows."""
+    table = pq.read_table(corpus)
+    for lang in LANGS:
+        (tmp_path / "langs" / lang).mkdir(parents=True)
+        pq.write_table(table.filter(pa.compute.equal(table["lang"], lang)),
+                       tmp_path / "langs" / lang / "part-00000-of-00001.parquet")
+    config = PairConfig(num_pairs=2400, pairs_per_shard=1000, threads=2)
+    build_pairs(str(tmp_path / "langs"), str(tmp_path / "whole"), config, show_progress=False)
+    build_pairs([str(tmp_path / "langs" / lang) for lang in sorted(LANGS)], str(tmp_path / "named"), config,
+                show_progress=False)
+    whole = sorted((tmp_path / "whole").glob("part-*.parquet"))
+    assert [path.read_bytes() for path in whole] == [
+        path.read_bytes() for path in sorted((tmp_path / "named").glob("part-*.parquet"))]
+    pairs = pq.read_table(tmp_path / "whole").to_pylist()
+    assert_obeys_the_rules(pairs, rows_by_id(corpus))
+    assert Counter(pair["lang_b"] for pair in pairs) == {"de": 600, "fr": 600, "es": 600, "tr": 600}
+    assert main(["build-pairs", "--corpus", str(tmp_path / "langs"), str(tmp_path / "langs" / "de"),
+                 "--out", str(tmp_path / "twice")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "relxdata: error: a corpus is named twice (a directory and one inside it?)")
