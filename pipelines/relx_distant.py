@@ -11,11 +11,12 @@ What passes between the stages (pipelines/stages.py) grows with the wiki's title
 2. every distinct link target walks the redirects, one CoGroupByKey per hop, and the title it
    arrives at meets the title -> QID table (page_props joined with the dump's page ids, Wikidata
    sitelinks, or SPARQL lookups for small jobs): one resolution per target;
-3. the knowledge base's facts of the inventory are kept when both their entities are linked to,
-   and grouped by the unordered pair of QIDs;
-4. each sentence shard, with the resolutions and those facts at hand, becomes the output shard of
-   the same number: entity pairs per sentence, their facts, rows sorted and written. The manifest
-   comes last.
+3. the knowledge base's facts of the inventory about linked entities are read; locally only those
+   whose two entities are both linked pass, checked against the set of linked QIDs;
+4. each shard gets, by joins on the link target and on the fact's subject, the resolutions of its
+   own links and the facts of the entities it links to (no worker holds them all), and becomes the
+   output shard of the same number: entity pairs per sentence, their facts, rows sorted and
+   written. The manifest comes last.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ import argparse
 import hashlib
 import time
 from collections import Counter
+from typing import Iterable, Mapping
 from dataclasses import replace
 
 import apache_beam as beam
 
-from pipelines.launch import beam_pipeline, fresh_output, join, write_rows
+from pipelines.launch import beam_pipeline, fresh_output, is_local_run, join, write_rows
 from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_corpus_options,
                                  prepare_corpus_job)
-from pipelines.stages import (ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks, TitleTables, WriteManifest,
-                              WriteShards, open_input, read_once)
+from pipelines.stages import (ReadWikidataFn, ResolutionsByShard, ResolveLinks, SentenceShardsOf, ShardLinks,
+                              TitleTables, WriteManifest, WriteShards, open_input, read_once)
 from relxdata import kb
 from relxdata.corpora import LINK_RESOLUTIONS, RELX_DISTANT, shard_name
 from relxdata.distant import pair_key, sentence_rows
@@ -77,17 +79,25 @@ def check_sources(args: argparse.Namespace) -> None:
 
 
 class ShardRowsFn(beam.DoFn):
-    """A sentence shard -> its relx-distant rows, written as the output shard of the same number.
+    """A sentence shard, the resolutions of its links and the facts between its linked entities -> its
+    relx-distant rows, written as the output shard of the same number.
 
-    Its links meet their resolutions, its entity pairs the facts between them, and its texts the
-    labelled pairs, all in this one step (side inputs), so no per-link record waits in the runner.
+    Its links meet their resolutions, its entity pairs the facts between them, and its texts the labelled
+    pairs, all in this one step, so no per-link record waits in the runner.
     """
 
     def __init__(self, shards, out: str, relations: dict[str, Relation], negatives: float, seed: int):
         self.shards, self.out = shards, out
         self.relations, self.negatives, self.seed = relations, negatives, seed
 
-    def process(self, index: int, resolutions: dict, facts: dict):
+    def process(self, element, resolutions: Mapping | None = None, facts: Mapping | None = None):
+        """`element`: a shard index, with the wiki's resolutions and facts by pair as side inputs; or
+        (index, {"resolution": its own, "fact": about its entities}) from a join."""
+        if resolutions is None:
+            index, joined = element
+            resolutions, facts = dict(joined["resolution"]), facts_by_pair(joined["fact"])
+        else:
+            index = element
         counts: Counter = Counter()
         rows = []
         for sentence in self.shards.read(index, columns=["lang", "page_id", "page_title", "sent_index", "text",
@@ -99,8 +109,41 @@ class ShardRowsFn(beam.DoFn):
         yield dict(counts)
 
 
-def fact_by_pair(fact: kb.Fact):
-    return pair_key(fact.subject, fact.object), fact
+def facts_by_pair(facts: Iterable[kb.Fact]) -> dict[str, list[kb.Fact]]:
+    grouped: dict[str, list[kb.Fact]] = {}
+    for fact in facts:
+        grouped.setdefault(pair_key(fact.subject, fact.object), []).append(fact)
+    return grouped
+
+
+class ShardRows(beam.PTransform):
+    """Shard indices, (title, shard index) of their links, (title, Resolution) and facts -> the output
+    shards, written, and their counts.
+
+    With `broadcast` (local runs) every worker gets all resolutions and the facts between linked entities
+    as side inputs: Beam's in-process runner, which holds every collection in memory, holds less that way.
+    Otherwise each shard is joined with the resolutions of its own links and the facts about the entities
+    it links to, and no worker holds the wiki's.
+    """
+
+    def __init__(self, fn: ShardRowsFn, broadcast: bool):
+        super().__init__()
+        self.fn, self.broadcast = fn, broadcast
+
+    def expand(self, pcolls):
+        indices, linked, resolutions, facts = pcolls
+        if self.broadcast:
+            by_pair = (facts
+                       | "KeyByPair" >> beam.Map(lambda fact: (pair_key(fact.subject, fact.object), fact))
+                       | "ByPair" >> beam.GroupByKey())
+            return (indices
+                    | "Spread" >> beam.Reshuffle()
+                    | "Write" >> beam.ParDo(self.fn, beam.pvalue.AsDict(resolutions), beam.pvalue.AsDict(by_pair)))
+        by_shard = (linked, resolutions) | "ResolutionsByShard" >> ResolutionsByShard()
+        return ({"shard": indices | "EveryShard" >> beam.Map(lambda index: (index, None)),
+                 "resolution": by_shard, "fact": (by_shard, facts) | "FactsByShard" >> FactsByShard()}
+                | "ByShard" >> beam.CoGroupByKey()
+                | "Write" >> beam.ParDo(self.fn))
 
 
 # --- knowledge sources ----------------------------------------------------------------------------
@@ -133,8 +176,7 @@ class SparqlFactsFn(beam.DoFn):
         self.kb = kb.SparqlKnowledgeBase(self.endpoint)
 
     def process(self, qids: list[str]):
-        for fact in self.kb.facts(qids, self.properties):
-            yield fact_by_pair(fact)
+        yield from self.kb.facts(qids, self.properties)
 
 
 class SparqlTitles(beam.PTransform):
@@ -173,9 +215,8 @@ def count_keys(row: dict) -> tuple[str, ...]:
             f"rows_by_relation.{row['relation']}")
 
 
-def between_entities(element, entities: set[str]) -> bool:
-    """Whether a (pair, fact) joins two entities that the wiki links to: the only facts rows can use."""
-    _, fact = element
+def between_entities(fact: kb.Fact, entities: set[str]) -> bool:
+    """Whether a fact joins two entities that the wiki links to: the only facts rows can use."""
     return fact.subject in entities and fact.object in entities
 
 
@@ -193,14 +234,20 @@ def relx_outputs(shards: int, sentences_directory: str | None):
 
 
 class LinkedFacts(beam.PTransform):
-    """(title, Resolution) -> the facts of the inventory whose two entities are both linked to, grouped as
-    (pair key, facts); from the Wikidata JSON dump, the truthy dump, or a SPARQL endpoint (exactly one)."""
+    """(title, Resolution) -> the facts of the inventory about linked entities, from the Wikidata JSON dump, the
+    truthy dump, or a SPARQL endpoint (exactly one).
+
+    With `prefilter` (local runs) only the facts between two linked entities pass, checked against the set
+    of linked QIDs in every worker: the in-process runner then never holds the rest of Wikidata's facts.
+    Without it (clusters), `FactsByShard` keeps the facts of linked subjects by a join instead, and no
+    worker holds the set.
+    """
 
     def __init__(self, properties: frozenset[str], wikidata: str | None, wikidata_ranges: list[kb.DumpRange],
-                 truthy: str | None, sparql: str | None):
+                 truthy: str | None, sparql: str | None, prefilter: bool):
         super().__init__()
         self.properties, self.wikidata, self.wikidata_ranges = properties, wikidata, wikidata_ranges
-        self.truthy, self.sparql = truthy, sparql
+        self.truthy, self.sparql, self.prefilter = truthy, sparql, prefilter
 
     def expand(self, resolutions):
         pipeline = resolutions.pipeline
@@ -214,19 +261,39 @@ class LinkedFacts(beam.PTransform):
                     | "SpreadRanges" >> beam.Reshuffle()
                     | "ReadWikidata" >> beam.ParDo(ReadWikidataFn(self.wikidata, self.properties, JOB)).with_outputs(
                         "counts", main="facts"))
-            facts, counts = read.facts | "FactsByPair" >> beam.Map(fact_by_pair), read.counts
+            facts, counts = read.facts, read.counts
         elif self.truthy:
-            facts = read_once(pipeline, "Truthy", self.truthy, lambda path: map(
-                fact_by_pair, kb.read_truthy_ntriples(path, self.properties, opener=open_input)))
+            facts = read_once(pipeline, "Truthy", self.truthy,
+                              lambda path: kb.read_truthy_ntriples(path, self.properties, opener=open_input))
         else:
             facts = (entities
                      | "BatchQids" >> beam.BatchElements(min_batch_size=50, max_batch_size=200)
                      | "SparqlFacts" >> beam.ParDo(SparqlFactsFn(self.sparql, self.properties)))
-        by_pair = (facts
-                   | "BetweenLinked" >> beam.Filter(between_entities, beam.pvalue.AsSingleton(
-                       entities | "EntitySet" >> beam.combiners.ToSet()))
-                   | "ByPair" >> beam.GroupByKey())
-        return {"facts": by_pair, "counts": counts}
+        if self.prefilter:
+            facts = facts | "BetweenLinked" >> beam.Filter(between_entities, beam.pvalue.AsSingleton(
+                entities | "EntitySet" >> beam.combiners.ToSet()))
+        return {"facts": facts, "counts": counts}
+
+
+def facts_to_shards(element) -> Iterable[tuple[int, kb.Fact]]:
+    _, joined = element
+    shards = set(joined["shard"])
+    for fact in joined["fact"]:
+        for index in shards:
+            yield index, fact
+
+
+class FactsByShard(beam.PTransform):
+    """(shard index, (title, Resolution)) and facts -> (shard index, fact) for each shard that links to the
+    fact's subject: each shard gets the facts its rows can use."""
+
+    def expand(self, pcolls):
+        resolutions_by_shard, facts = pcolls
+        subjects = resolutions_by_shard | "SubjectShards" >> beam.FlatMap(
+            lambda element: [(element[1][1].qid, element[0])] if element[1][1].qid else [])
+        return ({"shard": subjects, "fact": facts | "BySubject" >> beam.Map(lambda fact: (fact.subject, fact))}
+                | "JoinSubjects" >> beam.CoGroupByKey()
+                | "ToShards" >> beam.FlatMap(facts_to_shards))
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -252,13 +319,12 @@ def run(argv: list[str] | None = None) -> None:
         lookup = SparqlTitles(args.sparql, args.lang) if args.sparql and not args.page_props else None
         resolutions = ((links.targets, edges, entries)
                        | "ResolveLinks" >> ResolveLinks(args.max_redirect_hops, lookup))
+        local = is_local_run(job.options)
         facts = resolutions | "LinkedFacts" >> LinkedFacts(inventory.properties, args.wikidata, wikidata_ranges,
-                                                           args.truthy, args.sparql)
-        written = (source["shards"]
-                   | "SpreadShards" >> beam.Reshuffle()
-                   | "ShardRows" >> beam.ParDo(
-                       ShardRowsFn(shards, args.out, inventory.by_property(), args.negatives, args.seed),
-                       beam.pvalue.AsDict(resolutions), beam.pvalue.AsDict(facts["facts"])))
+                                                           args.truthy, args.sparql, prefilter=local)
+        written = ((source["shards"], links.linked, resolutions, facts["facts"])
+                   | "ShardRows" >> ShardRows(
+                       ShardRowsFn(shards, args.out, inventory.by_property(), args.negatives, args.seed), local))
         links_written = (resolutions
                          | "ResolutionRows" >> beam.Map(resolution_row(args.lang))
                          | "WriteResolutions" >> WriteShards(join(args.out, "links"), LINK_RESOLUTIONS, shards.count,

@@ -13,7 +13,7 @@ The stages (pipelines/stages.py) are those of relx-distant up to link resolution
    DBpedia lacks, or from a DBpedia-shaped SPARQL endpoint;
 2. each article that holds sentences gathers what is known about its subject (its facts, the
    titles it has a fact with, the redirects to it, its QID) and goes to the shard it lies in;
-3. each sentence shard, with that and the link resolutions at hand, becomes the output shard of
+3. each sentence shard, with that and the resolutions of its links at hand, becomes the output shard of
    the same number (relxdata.smiler decides the rows). The manifest comes last.
 """
 
@@ -23,15 +23,15 @@ import argparse
 import time
 from collections import Counter
 from dataclasses import replace
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import apache_beam as beam
 
-from pipelines.launch import beam_pipeline, fresh_output, join, write_rows
+from pipelines.launch import beam_pipeline, fresh_output, is_local_run, join, write_rows
 from pipelines.sentences import (SENTENCES_DIRECTORY, add_dump_arguments, check_files, check_corpus_options,
                                  prepare_corpus_job)
-from pipelines.stages import (ReadSitelinksFn, ReadWikidataFn, ResolveLinks, SentenceShardsOf, ShardLinks,
-                              TitleTables, WriteManifest, merge_entry, open_input)
+from pipelines.stages import (ReadSitelinksFn, ReadWikidataFn, ResolutionsByShard, ResolveLinks, SentenceShardsOf,
+                              ShardLinks, TitleTables, WriteManifest, merge_entry, open_input)
 from relxdata import dbpedia, kb
 from relxdata.corpora import SMILER, shard_name
 from relxdata.errors import RelxdataError
@@ -332,14 +332,18 @@ class ArticleKnowledgeByShard(beam.PTransform):
 # --- rows ---------------------------------------------------------------------------------------------
 
 class ShardRowsFn(beam.DoFn):
-    """A sentence shard and the knowledge of its articles -> its SMiLER rows, written as the output shard of the
-    same number; the link resolutions come in as a side input."""
+    """A sentence shard, the knowledge of its articles and the resolutions of its links -> its SMiLER rows,
+    written as the output shard of the same number."""
 
     def __init__(self, shards, out: str, negatives: float, seed: int):
         self.shards, self.out, self.negatives, self.seed = shards, out, negatives, seed
 
-    def process(self, element, resolutions: dict):
+    def process(self, element, resolutions: Mapping | None = None):
+        """`element`: (index, {"known": ..., "resolution": its own links'}) from a join, or without
+        "resolution" when the wiki's resolutions come as a side input."""
         index, joined = element
+        if resolutions is None:
+            resolutions = dict(joined["resolution"])
         known = {knowledge.title: knowledge for knowledge in joined["known"]}
         names = {row["title"]: row.get("lead_names") or []
                  for row in self.shards.read(index, "articles") if row["title"] in known}
@@ -407,10 +411,16 @@ def run(argv: list[str] | None = None) -> None:
         known = ((links.placed, facts["facts"], resolutions, entries)
                  | "ArticleKnowledge" >> ArticleKnowledgeByShard(args.negatives > 0))
         every_shard = source["shards"] | "EveryShard" >> beam.Map(lambda index: (index, None))
-        written = ({"shard": every_shard, "known": known["known"]}
+        by_shard = {"shard": every_shard, "known": known["known"]}
+        # Locally every worker gets all resolutions (the in-process runner holds less that way); on a
+        # cluster each shard is joined with its own links' resolutions, and no worker holds the wiki's.
+        side_inputs = [beam.pvalue.AsDict(resolutions)] if is_local_run(job.options) else []
+        if not side_inputs:
+            by_shard["resolution"] = (links.linked, resolutions) | "ResolutionsByShard" >> ResolutionsByShard()
+        written = (by_shard
                    | "KnowledgeByShard" >> beam.CoGroupByKey()
                    | "ShardRows" >> beam.ParDo(ShardRowsFn(shards, args.out, args.negatives, args.seed),
-                                               beam.pvalue.AsDict(resolutions)))
+                                               *side_inputs))
         _ = ((source["counts"], facts["counts"], known["counts"], written)
              | "AllCounts" >> beam.Flatten()
              | "WriteManifest" >> WriteManifest(args.out, description, smiler_outputs(

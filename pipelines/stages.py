@@ -219,7 +219,8 @@ def sentences_outputs(shards: int) -> Callable[[dict], dict]:
 # --- what the shards say about links ---------------------------------------------------------------
 
 class ShardLinksFn(beam.DoFn):
-    """A sentence shard -> its distinct link target titles; its articles and redirect edges on the side."""
+    """A sentence shard -> its distinct link target titles; on the side, (target, shard index) of each, and its
+    articles and redirect edges."""
 
     def __init__(self, shards: SentenceShards):
         self.shards = shards
@@ -229,7 +230,9 @@ class ShardLinksFn(beam.DoFn):
 
     def process(self, index: int):
         targets = {link["target"] for row in self.shards.read(index, columns=["links"]) for link in row["links"]}
-        yield from sorted(targets)
+        for target in sorted(targets):
+            yield target
+            yield beam.pvalue.TaggedOutput("linked", (target, index))
         for row in self.shards.read(index, "articles", ["page_id", "title"]):
             yield beam.pvalue.TaggedOutput("articles", (row["page_id"], row["title"]))
             yield beam.pvalue.TaggedOutput("placed", (row["title"], index))
@@ -240,8 +243,9 @@ class ShardLinksFn(beam.DoFn):
 
 
 class ShardLinks(beam.PTransform):
-    """Shard indices -> link target titles, and the dump's (page_id, title) articles, (page_id, edge) redirects
-    and (title, shard index) places of the articles."""
+    """Shard indices -> link target titles, (title, shard index) of the targets linked in each shard, and the
+    dump's (page_id, title) articles, (page_id, edge) redirects and (title, shard index) places of the
+    articles."""
 
     def __init__(self, shards: SentenceShards):
         super().__init__()
@@ -250,8 +254,8 @@ class ShardLinks(beam.PTransform):
     def expand(self, indices):
         return (indices
                 | "Spread" >> beam.Reshuffle()
-                | "ReadLinks" >> beam.ParDo(ShardLinksFn(self.shards)).with_outputs("articles", "redirects", "placed",
-                                                                                    main="targets"))
+                | "ReadLinks" >> beam.ParDo(ShardLinksFn(self.shards)).with_outputs(
+                    "linked", "articles", "redirects", "placed", main="targets"))
 
 
 # --- link resolution -----------------------------------------------------------------------------
@@ -361,6 +365,24 @@ class ResolveLinks(beam.PTransform):
         return ({"walk": arrived, "entry": entries}
                 | "JoinEntries" >> beam.CoGroupByKey()
                 | "Settle" >> beam.FlatMap(settle_walks))
+
+
+def resolutions_to_shards(element) -> Iterable[tuple[int, tuple[str, Resolution]]]:
+    title, joined = element
+    for resolution in joined["resolution"]:
+        for index in joined["linked"]:
+            yield index, (title, resolution)
+
+
+class ResolutionsByShard(beam.PTransform):
+    """(title, shard index) of the links and (title, Resolution) -> (shard index, (title, Resolution)): each
+    shard gets the resolutions of its own links, where a side input would put all of them in every worker."""
+
+    def expand(self, pcolls):
+        linked, resolutions = pcolls
+        return ({"linked": linked, "resolution": resolutions}
+                | "ByTitle" >> beam.CoGroupByKey()
+                | "ToShards" >> beam.FlatMap(resolutions_to_shards))
 
 
 # --- what titles are: page ids, QIDs, disambiguation marks ------------------------------------

@@ -45,20 +45,6 @@ SMALL = {
     "Totals/Totals": "pairs: one valid-pair sum per (language, class)",
     "ByClass/ByClass": "pairs: one pair count per (class, language)",
 }
-# Steps that break the rule today (reported in issue 13): remove each when its job is fixed.
-KNOWN_VIOLATIONS = {
-    "relx-distant": {
-        # one resolution per distinct link target of the wiki, in every worker
-        "ShardRows: AsDict(ResolveLinks/Settle)",
-        # every fact between two linked entities, in every worker
-        "ShardRows: AsDict(LinkedFacts/ByPair)",
-        # every linked QID on one worker, then (AsSingleton) in every worker of BetweenLinked
-        "LinkedFacts/EntitySet/EntitySet: CombineGlobally(ToSetCombineFn)",
-    },
-    "smiler": {"ShardRows: AsDict(ResolveLinks/Settle)"},
-}
-
-
 # --- the rule ----------------------------------------------------------------------------------------
 
 def leaf_producers(graph: beam_runner_api_pb2.Pipeline) -> dict[str, str]:
@@ -250,7 +236,7 @@ def test_every_job_translates_for_dataflow_and_no_step_holds_a_whole_table(case,
     images = {beam_runner_api_pb2.DockerPayload.FromString(environment.payload).container_image
               for environment in graph.components.environments.values()}
     assert images == {IMAGE}
-    assert whole_table_steps(graph) == KNOWN_VIOLATIONS.get(case.split()[0], set())
+    assert whole_table_steps(graph) == set()
 
 
 # --- the template's metadata and launcher --------------------------------------------------------------

@@ -352,3 +352,20 @@ def test_the_staged_pipeline_writes_the_rows_of_the_unstaged_one(wikipedia, tmp_
         "--redirects", tmp_path / f"{DUMP}-redirect.sql.gz", "--negatives", 0.2, "--pages-per-shard", 50)
     assert digest(read_rows(tmp_path / "out")) == UNSTAGED_ROWS
     assert digest(read_rows(tmp_path / "out" / "links")) == UNSTAGED_LINKS
+
+
+@pytest.mark.parametrize("source", ["--wikidata", "--truthy"])
+def test_the_cluster_route_of_shard_rows_gives_the_rows_of_the_local_one(sources, tmp_path, monkeypatch, source):
+    """On a cluster each shard is joined with its own resolutions and facts; locally they come as side inputs.
+    Run here on the local runner, the cluster route writes the same shards."""
+    import pipelines.relx_distant
+
+    facts = {"--wikidata": sources / "wikidata.json.bz2", "--truthy": sources / "truthy.nt.bz2"}[source]
+    args = ["--dump", sources / "dump.xml", "--page-props", sources / "page_props.sql", source, facts,
+            "--negatives", 1.0, "--pages-per-shard", 2]
+    local = run(tmp_path / "local", *args)
+    monkeypatch.setattr(pipelines.relx_distant, "is_local_run", lambda options: False)
+    cluster = run(tmp_path / "cluster", *args)
+    assert read_rows(tmp_path / "cluster") == read_rows(tmp_path / "local") != []
+    assert read_rows(tmp_path / "cluster" / "links") == read_rows(tmp_path / "local" / "links")
+    assert cluster["counts"] == local["counts"]

@@ -148,3 +148,16 @@ def test_every_label_from_wikidata_alone(tmp_path):
                     ("Germany", "is-member-of", "P463", "NATO", "Q183", "Q7184", "link")}
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["relations"]["dbpedia_properties"] == [] and "P19" in manifest["relations"]["wikidata_properties"]
+
+
+def test_the_cluster_route_of_shard_rows_gives_the_rows_of_the_local_one(english, wikipedia, dbpedia_facts, tmp_path,
+                                                                         monkeypatch):
+    """On a cluster each shard is joined with the resolutions of its own links; locally they come as a side
+    input. Run here on the local runner, the cluster route writes the same shards."""
+    import pipelines.smiler
+
+    monkeypatch.setattr(pipelines.smiler, "is_local_run", lambda options: False)
+    objects, sansa = dbpedia_facts
+    assert main(["run", "smiler", "--lang", "en", "--sentences", str(english / "sentences"), "--dbpedia",
+                 f"{objects},{sansa}", "--negatives", "0.2", "--out", str(tmp_path / "cluster"), *BEAM]) == 0
+    assert read_rows(tmp_path / "cluster") == read_rows(english) != []
