@@ -35,7 +35,7 @@ from pipelines.launch import (beam_pipeline, fresh_output, join, matching_paths,
                               write_text)
 from relxdata.corpora import MANIFEST, check_corpus, corpus_files, manifest, shard_name
 from relxdata.errors import RelxdataError
-from relxdata.pairs import CLASS_NAMES, NEGATIVE, PAIRS, POSITIVE, draw_valid, sample_distinct
+from relxdata.pairs import CLASS_NAMES, NEGATIVE, PAIRS, POSITIVE, add_pair_arguments, draw_valid, sample_distinct
 
 JOB = "pairs"
 ROW_COLUMNS = ["id", "lang", "sentence", "entity1", "entity2", "entity1_indices", "entity2_indices", "relation",
@@ -47,20 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="relxdata run pairs",
         description="MTMB pairs with Beam (the rules of `relxdata build-pairs`). Options not listed here go to "
                     "Beam, e.g. --runner DataflowRunner --project P --region R.")
-    parser.add_argument("--corpus", required=True, nargs="+", metavar="DIR",
-                        help="relx-distant corpus directories (part-*.parquet), or directories of them (one per "
-                             "language)")
+    add_pair_arguments(parser)
     parser.add_argument("--out", required=True, help="output directory (local path or gs://...)")
-    parser.add_argument("--num-pairs", type=int, default=20_000_000, help="pairs to build (default 20,000,000)")
-    parser.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
-    parser.add_argument("--blank-prob", type=float, default=0.7,
-                        help="probability that an entity mention is to be replaced by [BLANK] (default 0.7)")
-    parser.add_argument("--pivot", default="en", help="the pivot language (default en)")
-    parser.add_argument("--langs", help="comma-separated non-pivot languages (default: all in the corpus)")
-    parser.add_argument("--allow-fewer", action="store_true",
-                        help="build as many balanced pairs as the corpus allows instead of stopping")
-    parser.add_argument("--pairs-per-shard", type=int, default=250_000, help="rows per shard (default 250,000)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
     return parser
 
 

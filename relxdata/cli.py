@@ -10,11 +10,13 @@ import re
 import signal
 import sys
 import threading
+import traceback
 
 import relxdata
 from model.cli import COMMANDS as MODEL_COMMANDS, add_model_commands, run_model_command
 from relxdata.download import DATABUS, DBPEDIA_ARTIFACTS, DEFAULT_WHAT, WHAT, WIKIDATA_FILES, WIKIMEDIA
-from relxdata.errors import INTERRUPTED, RelxdataError, user_error_in
+from relxdata.errors import DEBUG_VARIABLE, INTERRUPTED, RelxdataError, debugging, user_error_in
+from relxdata.pairs import add_pair_arguments
 from relxdata.relations import NO_RELATION
 
 JOBS = {"sentences": "pipelines.sentences", "relx-distant": "pipelines.relx_distant", "smiler": "pipelines.smiler",
@@ -72,6 +74,9 @@ def _download(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relxdata", description=relxdata.__doc__)
     parser.add_argument("--version", action="version", version=f"relxdata {relxdata.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="before the command: show the traceback of a user error, and Beam's worker logs and "
+                             f"tracebacks (also: {DEBUG_VARIABLE}=1)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run a Beam pipeline: relxdata run JOB --help (jobs: %s)" % ", ".join(JOBS),
                         add_help=False)
@@ -103,22 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     pairs = commands.add_parser("build-pairs", help="MTMB sentence pairs from a relx-distant corpus",
                                 description="Positive and strong-negative pivot/non-pivot sentence pairs, "
                                             "balanced over classes and languages, as Parquet shards + manifest.")
-    pairs.add_argument("--corpus", required=True, nargs="+", metavar="DIR",
-                       help="relx-distant corpus directories (part-*.parquet), or directories of them (one per "
-                            "language, e.g. the demo's relx-distant/)")
+    add_pair_arguments(pairs)
     pairs.add_argument("--out", required=True, help="output directory")
-    pairs.add_argument("--num-pairs", type=int, default=20_000_000, help="pairs to build (default 20,000,000)")
-    pairs.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
-    pairs.add_argument("--blank-prob", type=float, default=0.7,
-                       help="probability that an entity mention is to be replaced by [BLANK] (default 0.7)")
-    pairs.add_argument("--pivot", default="en", help="the pivot language (default en)")
-    pairs.add_argument("--langs", help="comma-separated non-pivot languages (default: all in the corpus)")
-    pairs.add_argument("--allow-fewer", action="store_true",
-                       help="build as many balanced pairs as the corpus allows instead of stopping")
-    pairs.add_argument("--pairs-per-shard", type=int, default=250_000, help="rows per shard (default 250,000)")
     pairs.add_argument("--memory-limit", default="1GB", help="DuckDB's memory limit (default 1GB)")
     pairs.add_argument("--threads", type=int, help="DuckDB threads (default: one per core); the output is the same")
-    pairs.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
     relations = commands.add_parser("relations", help="print the relation inventory as JSON lines",
                                     description="Print a relation inventory, one JSON object a line (the format "
                                                 "--relations reads): relx lines are "
@@ -180,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--debug"]:
+        argv = argv[1:]
+        os.environ[DEBUG_VARIABLE] = "1"
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Beam's local workers warn about a staging directory that in-process runs never use, and the
     # runner logs a failed bundle's traceback before it raises the same error to us.
@@ -256,6 +252,8 @@ def _main(argv: list[str], interrupts: list[int]) -> int:
             build_parser().print_help()
         return 0
     except RelxdataError as exc:
+        if debugging():
+            traceback.print_exc()
         print(f"relxdata: error: {_user_message(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
@@ -272,6 +270,8 @@ def _main(argv: list[str], interrupts: list[int]) -> int:
         message = user_error_in(str(exc))
         if message is None:
             raise
+        if debugging():
+            traceback.print_exc()
         print(f"relxdata: error: {_user_message(message)}", file=sys.stderr)
         return 2
 

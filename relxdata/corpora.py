@@ -162,6 +162,8 @@ def corpus_files(directories: str | Sequence[str],
     """
     files: list[str] = []
     for directory in [directories] if isinstance(directories, str) else directories:
+        if "://" not in directory and os.path.isfile(directory):
+            raise RelxdataError(f"{directory} is a file, not a corpus directory")
         if "://" not in directory and not os.path.isdir(directory):
             raise RelxdataError(f"no such corpus directory: {directory}")
         shards = sorted(match(posixpath.join(directory, "part-*.parquet")))

@@ -1,9 +1,19 @@
 """Errors that reach the user as one line on stderr."""
 
+import os
 import re
 
 # What an interrupted command says last (its exit status is 130).
 INTERRUPTED = "relxdata: interrupted; the output has no manifest and is incomplete"
+
+
+# Set (to anything but 0) by `relxdata --debug`: user errors keep their tracebacks, and local Beam workers
+# theirs. An environment variable, because the workers are other processes.
+DEBUG_VARIABLE = "RELXDATA_DEBUG"
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
 
 
 class RelxdataError(Exception):

@@ -11,7 +11,7 @@ from func_timeout import FunctionTimedOut, func_timeout
 from relxdata.dumps import Page, Siteinfo
 from relxdata.sentences import SentenceSplitter
 from relxdata.titles import TitleRules
-from relxdata.wikitext import clean
+from relxdata.wikitext import TOKENIZER_RETRY_SECONDS, clean, unclosed_markup
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,13 @@ class PageExtractor:
         size = len(page.text.encode("utf-8"))
         if size > self.config.max_page_bytes:
             self._quarantine(page, "too_large", f"{size} bytes of wikitext", output)
+            return
+        # The tokenizer's retries run in C code, which func_timeout cannot interrupt: a page that
+        # would keep it past the limit is stopped before it starts.
+        unclosed = unclosed_markup(page.text)
+        if unclosed * len(page.text) * TOKENIZER_RETRY_SECONDS > self.config.page_timeout_s:
+            self._quarantine(page, "timeout", f"{unclosed} templates, links, tables or tags never close "
+                             f"in {len(page.text)} characters", output)
             return
         try:
             document, sentences, crossing = func_timeout(self.config.page_timeout_s, self._sentences, (page,))

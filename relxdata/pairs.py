@@ -14,6 +14,7 @@ the texts stay in DuckDB, which joins them to the sampled pairs one shard at a t
 
 from __future__ import annotations
 
+import argparse
 import glob
 import math
 import os
@@ -46,6 +47,23 @@ PAIRS = pa.schema([
     ("blank_e1_a", pa.bool_()), ("blank_e2_a", pa.bool_()), ("blank_e1_b", pa.bool_()), ("blank_e2_b", pa.bool_()),
     ("id_a", pa.string()), ("id_b", pa.string()),
 ])
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the pair rules, which `build-pairs` and `run pairs` share."""
+    parser.add_argument("--corpus", required=True, nargs="+", metavar="DIR",
+                        help="relx-distant corpus directories (part-*.parquet), or directories of them (one per "
+                             "language, e.g. the demo's relx-distant/)")
+    parser.add_argument("--num-pairs", type=int, default=20_000_000, help="pairs to build (default 20,000,000)")
+    parser.add_argument("--seed", type=int, default=13, help="random seed (default 13)")
+    parser.add_argument("--blank-prob", type=float, default=0.7,
+                        help="probability that an entity mention is to be replaced by [BLANK] (default 0.7)")
+    parser.add_argument("--pivot", default="en", help="the pivot language (default en)")
+    parser.add_argument("--langs", help="comma-separated non-pivot languages (default: all in the corpus)")
+    parser.add_argument("--allow-fewer", action="store_true",
+                        help="build as many balanced pairs as the corpus allows instead of stopping")
+    parser.add_argument("--pairs-per-shard", type=int, default=250_000, help="rows per shard (default 250,000)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output in --out")
 
 
 @dataclass(frozen=True)

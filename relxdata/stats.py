@@ -133,6 +133,8 @@ def _read_manifest(path: str) -> dict:
 
 def find_parts(directory: str) -> list[Part]:
     """The finished job directories of an output: `directory` itself, or its subdirectories."""
+    if os.path.isfile(directory):
+        raise RelxdataError(f"{directory} is a file, not an output directory")
     if not os.path.isdir(directory):
         raise RelxdataError(f"no such output directory: {directory}")
     if os.path.exists(os.path.join(directory, MANIFEST)):

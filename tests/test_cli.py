@@ -90,6 +90,12 @@ def hostile(tmp_path, wikipedia):
     (["finetune", "--train", "{kbp}", "--model", "{dir}", "--out", "{out}"], "no config.json"),
     (["score", "--task", "smiler", "{png}", "{png}"], "{png}: not UTF-8 text"),
     (["export", "smiler-tsv", "--corpus", "{dir}", "--out", "{out}"], "{dir} holds no part-*.parquet shards"),
+    (["build-pairs", "--corpus", "{png}", "--out", "{out}"], "{png} is a file, not a corpus directory"),
+    (["stats", "{dir}"], "{dir} holds no _manifest.json, nor do its subdirectories: not a finished relxdata output"),
+    (["stats", "{png}"], "{png} is a file, not an output directory"),
+    (["stats", "{out}"], "no such output directory: {out}"),
+    (["download", "--wiki", "enwiki", "--what", "pages,images", "--to", "{out}", "--contact", "me@example.org"],
+     "pages"),
 ])
 def test_user_mistakes_end_in_one_line(hostile, capsys, argv, message):
     assert main([part.format(**hostile) for part in argv]) == 2
@@ -179,3 +185,13 @@ def test_an_out_that_names_a_file_is_one_line_and_the_file_stays(tmp_path):
     assert (result.returncode, result.stderr) == (2, f"relxdata: error: --out {tmp_path / 'out'} is a file, not a "
                                                      "directory\n")
     assert (tmp_path / "out").read_text() == "mine"
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RELXDATA_DEBUG", "0")  # restored after the test; --debug sets it for Beam's workers
+    assert main(["stats", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err == f"relxdata: error: no such output directory: {tmp_path / 'nope'}\n"
+    assert main(["--debug", "stats", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "relxdata/stats.py" in err
+    assert err.endswith(f"relxdata: error: no such output directory: {tmp_path / 'nope'}\n")

@@ -841,3 +841,15 @@ def test_value_facts_in_their_base_unit():
         ("P585", Literal("1865-04-15", "xsd:date")), ("P575", Literal("1939", "xsd:gYear")),
         ("P281", Literal("10115"))}
     assert counts == {"kb.skipped.unknown_unit": 1, "kb.skipped.imprecise_or_ancient_time": 1}
+
+
+def test_a_truncated_answer_is_retried_then_an_error(scripted):
+    """An answer cut mid-JSON (a proxy that dropped the rest): retried, then one line naming the endpoint."""
+    endpoint, answers, requests = scripted
+    answers.append((200, {}, RESULT[:len(RESULT) // 2], 0))
+    sleeps = []
+    source = kb.SparqlKnowledgeBase(endpoint, retries=1, sleep=sleeps.append)
+    with pytest.raises(kb.KnowledgeBaseError) as error:
+        list(source.facts(["Q42"], frozenset({"P19"})))
+    assert str(error.value).startswith(f"SPARQL endpoint {endpoint}: ")
+    assert "after 2 attempts" in str(error.value) and len(requests) == 2

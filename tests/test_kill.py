@@ -151,3 +151,30 @@ def test_export(tmp_path, sentences, wikidata, shared_data):
     reference = tmp_path / "reference.json"
     assert main(["export", "relx-json", "--corpus", str(corpus_dir), "--out", str(reference)]) == 0
     assert target.read_bytes() == reference.read_bytes()
+
+
+def test_stats(tmp_path, sentences):
+    """stats writes stats.json, then its plots, then the card: killed before the end, it leaves no card, and
+    its rerun writes the bytes of an unbroken run."""
+    def argv_for(out: Path) -> list[str]:
+        return ["stats", sentences, "--out", str(out)]
+
+    def plots(out: Path) -> int:
+        return len(list(out.glob("plots/*.png")))
+
+    assert main(argv_for(tmp_path / "unbroken")) == 0
+    expected = outputs(tmp_path / "unbroken")
+    assert len(expected) == 6 and plots(tmp_path / "unbroken") == 4
+    for moment, wanted in (("early", None), ("midway", 1), ("late", 3)):
+        out = tmp_path / f"killed-{moment}"
+        process = subprocess.Popen([sys.executable, "-m", "relxdata.cli", *argv_for(out)], start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = time.monotonic()
+        while process.poll() is None and (time.monotonic() - started < 0.5 if wanted is None else plots(out) < wanted):
+            time.sleep(0.005)
+        assert process.poll() is None, f"stats ended before the {moment} moment"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        assert not (out / "README.md").exists(), f"killed {moment}: a card without all its plots"
+        assert main(argv_for(out)) == 0
+        assert outputs(out) == expected, f"the rerun after a kill {moment} differs"
