@@ -21,7 +21,7 @@ from apache_beam.runners.worker import data_plane
 from tqdm import tqdm
 
 from relxdata.corpora import MANIFEST, write_shard
-from relxdata.errors import INTERRUPTED, RelxdataError, user_error_in
+from relxdata.errors import INTERRUPTED, RelxdataError, debugging, user_error_in
 
 # The DirectRunner may hand a pipeline to Prism, which downloads a binary: run in-process instead.
 IN_PROCESS_RUNNER = "FnApiRunner"
@@ -41,7 +41,7 @@ def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
         if not any(arg.startswith("--direct_running_mode") for arg in pipeline_args):
             direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
         harness = options.view_as(WorkerOptions)
-        if harness.default_sdk_harness_log_level is None:
+        if harness.default_sdk_harness_log_level is None and not debugging():
             # Local worker processes would otherwise log every gRPC channel they open, warn about
             # Dataflow-only settings, and log each failure's traceback before the runner raises it
             # (with that same traceback) to the command.
@@ -154,7 +154,7 @@ class QuietWorkers:
 def beam_pipeline(options: PipelineOptions) -> Iterator[beam.Pipeline]:
     """A pipeline that runs when the `with` block ends, on the runner the options name."""
     # The interrupt handler keeps the terminal's stderr before QuietWorkers turns fd 2 into its pipe.
-    with (interrupt_ends_the_process(is_local_run(options)), QuietWorkers(is_local_run(options)),
+    with (interrupt_ends_the_process(is_local_run(options)), QuietWorkers(is_local_run(options) and not debugging()),
           beam.Pipeline(runner=pipeline_runner(options), options=options) as pipeline):
         yield pipeline
 
