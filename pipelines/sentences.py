@@ -22,6 +22,7 @@ from pipelines.launch import (ShardProgress, beam_pipeline, fresh_output, is_loc
                               pipeline_options)
 from pipelines.stages import (RunDescription, SentenceShards, SentenceShardsOf, finished_sentences, open_input,
                               siteinfo_description)
+from relxdata import sqldump
 from relxdata.corpora import file_fingerprint
 from relxdata.dumps import DumpPlan, plan_dump
 from relxdata.errors import RelxdataError
@@ -177,8 +178,11 @@ def prepare_corpus_job(args: argparse.Namespace, pipeline_args: list[str], input
                        started_at: float) -> CorpusSource:
     """The sentences of a corpus job (relx-distant, smiler), checked; `inputs` (its other files) fingerprinted.
     With --dump, the shards go to OUT/sentences, a `run sentences` output of its own."""
+    check_files(inputs)
+    for path, table in ((args.page_props, "page_props"), (args.redirects, "redirect")):
+        if path:
+            sqldump.check_table_dump(path, table, opener=open_input)
     if args.sentences:
-        check_files(inputs)
         finished = finished_sentences(args.sentences, args.lang)
         description = finished.describe(job, {**vars(args), "beam_options": pipeline_args},
                                         [file_fingerprint(path, open_input) for path in inputs], started_at)

@@ -138,13 +138,13 @@ def other_format(head: bytes) -> str | None:
     return next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), None)
 
 
-def detect_compression(path: str, opener: Opener = open_local) -> Compression:
-    """The compression of a dump; a file of another format is refused, naming it and the formats read."""
+def detect_compression(path: str, opener: Opener = open_local, formats: str = READABLE_FORMATS) -> Compression:
+    """The compression of a dump; a file of another format is refused, naming it and the `formats` read."""
     with opener(path) as f:
         head = f.read(8)
     found = other_format(head)
     if found is not None:
-        raise DumpError(f"{path}: {found}, not a dump relxdata reads ({READABLE_FORMATS})")
+        raise DumpError(f"{path}: {found}, not a dump relxdata reads ({formats})")
     return compression_of(head[:3])
 
 

@@ -30,6 +30,7 @@ CHUNK = 4 << 20
 MAX_UNPARSED = 64 << 20
 # A dump that mysqldump began must end with its closing line; else a file cut between two
 # statements would read as complete.
+SQL_FORMATS = "MySQL table dumps: .sql, .sql.gz and .sql.bz2"
 MYSQLDUMP_HEADER = b"-- MySQL dump"
 MYSQLDUMP_FOOTER = b"\n-- Dump completed"
 FOOTER_WINDOW = 128
@@ -109,9 +110,22 @@ def read_table(path: str, table: str | None = None, columns: Sequence[str] | Non
         return selected, _rows(scanner, name, names, selected, stack.pop_all())
 
 
+# The columns relxdata reads of each table.
+TABLE_COLUMNS = {"page_props": ("pp_page", "pp_propname", "pp_value"),
+                 "redirect": ("rd_from", "rd_namespace", "rd_title", "rd_interwiki", "rd_fragment")}
+
+
+def check_table_dump(path: str, table: str, opener: Opener = open_local) -> None:
+    """Fail now, with one line, when `path` is not a dump of `table` with the columns relxdata reads: a
+    pipeline would only find out in a worker, after the extraction."""
+    _, rows = read_table(path, table, TABLE_COLUMNS[table], opener=opener)
+    next(rows, None)  # a started generator closes its file when closed
+    rows.close()
+
+
 def read_page_props(path: str, names: frozenset[str] = frozenset({"wikibase_item", "disambiguation"}),
                     opener: Opener = open_local) -> Iterator[PageProp]:
-    _, rows = read_table(path, "page_props", ("pp_page", "pp_propname", "pp_value"), opener=opener)
+    _, rows = read_table(path, "page_props", TABLE_COLUMNS["page_props"], opener=opener)
     for page_id, name, value in rows:
         if name in names:
             yield PageProp(page_id, name, value)
@@ -119,8 +133,7 @@ def read_page_props(path: str, names: frozenset[str] = frozenset({"wikibase_item
 
 def read_redirects(path: str, opener: Opener = open_local) -> Iterator[RedirectRow]:
     """Titles with spaces, as in XML dumps; interwiki and fragment are "" where the row has none."""
-    _, rows = read_table(path, "redirect", ("rd_from", "rd_namespace", "rd_title", "rd_interwiki", "rd_fragment"),
-                         opener=opener)
+    _, rows = read_table(path, "redirect", TABLE_COLUMNS["redirect"], opener=opener)
     for page_id, namespace, title, interwiki, fragment in rows:
         yield RedirectRow(page_id, namespace, title.replace("_", " "), interwiki or "", fragment or "")
 
@@ -137,7 +150,7 @@ def read_pages(path: str, opener: Opener = open_local) -> Iterator[PageRow]:
 def _decompressed(path: str, opener: Opener) -> Iterator[BinaryIO]:
     # Not rapidgzip: (0.16) it returns what it could read of a truncated .gz without an error, and
     # gzip's decompression takes a small part of the time that parsing the rows takes.
-    compression = detect_compression(path, opener)
+    compression = detect_compression(path, opener, SQL_FORMATS)
     with opener(path) as raw:
         if compression is Compression.GZIP:
             with gzip.GzipFile(fileobj=raw) as stream:
@@ -242,6 +255,8 @@ class _Scanner:
     def create_table(self) -> tuple[str, list[str]]:
         """Read the dump up to CREATE TABLE; the table's name and column names."""
         self.refill()
+        if self.buffer.strip() == b"":
+            raise SqlDumpError(f"{self.path}: empty; not a MySQL table dump")
         if not _SQL_START.match(self.buffer):
             raise SqlDumpError(f"{self.path}: not a MySQL table dump: it starts with {self.buffer[:24]!r}")
         self.from_mysqldump = self.buffer.startswith(MYSQLDUMP_HEADER)

@@ -66,7 +66,8 @@ def hostile(tmp_path, wikipedia):
     png = tmp_path / "picture.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (tmp_path / "empty").mkdir()
-    return {"dir": str(tmp_path / "empty"), "png": str(png), "dump": str(wikipedia / "enwiki-2016-sample.xml.bz2"),
+    (tmp_path / "empty.sql").write_bytes(b"")
+    return {"dir": str(tmp_path / "empty"), "png": str(png), "empty_file": str(tmp_path / "empty.sql"), "dump": str(wikipedia / "enwiki-2016-sample.xml.bz2"),
             "out": str(tmp_path / "out"), "kbp": str(wikipedia.parent / "relation_eval/kbp37/dev.txt")}
 
 
@@ -91,6 +92,9 @@ def hostile(tmp_path, wikipedia):
     (["score", "--task", "smiler", "{png}", "{png}"], "{png}: not UTF-8 text"),
     (["export", "smiler-tsv", "--corpus", "{dir}", "--out", "{out}"], "{dir} holds no part-*.parquet shards"),
     (["build-pairs", "--corpus", "{png}", "--out", "{out}"], "{png} is a file, not a corpus directory"),
+    (["run", "relx-distant", "--lang", "en", "--dump", "{dump}", "--page-props", "{png}", "--wikidata", "{png}",
+      "--out", "{out}"], "{png}: a PNG image, not a dump relxdata reads (MySQL table dumps: .sql, .sql.gz and "
+                         ".sql.bz2)"),
     (["stats", "{dir}"], "{dir} holds no _manifest.json, nor do its subdirectories: not a finished relxdata output"),
     (["stats", "{png}"], "{png} is a file, not an output directory"),
     (["stats", "{out}"], "no such output directory: {out}"),
