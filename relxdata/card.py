@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import yaml
 
 import relxdata
-from relxdata.corpora import corpus_files
+from relxdata.corpora import corpus_files, make_directory
 from relxdata.errors import RelxdataError
 from relxdata.plots import plot_stats
 from relxdata.stats import OutputStats, Part, output_stats
@@ -199,10 +199,7 @@ def write_stats(directory: str, out: str | None = None, overwrite: bool = False)
                 raise RelxdataError(f"{card} exists and was not written by relxdata stats; pass --overwrite to "
                                     "replace it")
     stats = output_stats(directory)
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as exc:
-        raise RelxdataError(f"cannot create the output directory {out}: {exc.strerror}") from None
+    make_directory(out)
     _write(os.path.join(out, STATS), stats.to_json())
     plots = plot_stats(stats, os.path.join(out, PLOTS))
     _write(card, dataset_card(stats, plots, out))

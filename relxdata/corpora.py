@@ -153,6 +153,14 @@ def _local_shards(pattern: str) -> list[str]:
     return glob.glob(pattern)
 
 
+def make_directory(path: str) -> None:
+    """Create an output directory (and its parents), or fail with one line that says why."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise RelxdataError(f"cannot create the output directory {path}: {exc.strerror or exc}") from None
+
+
 def corpus_files(directories: str | Sequence[str],
                  match: Callable[[str], list[str]] = _local_shards) -> list[str]:
     """The shards of one or more corpora, in order: each directory's part-*.parquet, or, for a directory

@@ -10,7 +10,7 @@ import time
 from importlib import resources
 
 from relxdata.card import summary_lines, write_stats
-from relxdata.corpora import MANIFEST, read_rows
+from relxdata.corpora import MANIFEST, make_directory, read_rows
 from relxdata.dumps import write_multistream
 from relxdata.errors import RelxdataError
 
@@ -78,7 +78,7 @@ def build_corpora(out: str) -> None:
     from pipelines import relx_distant, smiler
 
     dumps = os.path.join(out, "dumps")
-    os.makedirs(dumps, exist_ok=True)
+    make_directory(dumps)
     knowledge_base = sample_knowledge_base()
     for lang in DEMO_LANGUAGES:
         dump = os.path.join(dumps, f"{lang}wiki-demo-pages-articles-multistream.xml.bz2")

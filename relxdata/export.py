@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from relxdata import smiler_tsv
-from relxdata.corpora import REQUIRED_COLUMNS, check_corpus, corpus_files
+from relxdata.corpora import REQUIRED_COLUMNS, check_corpus, corpus_files, make_directory
 from relxdata.errors import RelxdataError
 
 # The released RELX-Distant files hold a JSON array of objects with exactly these keys, in this order.
@@ -35,7 +35,11 @@ def export_relx_json(corpus: str, out: str, *, overwrite: bool = False) -> int:
     check_corpus(files, {**REQUIRED_COLUMNS, "relation_name": pa.types.is_string})
     temporary = out + ".inprogress"
     rows = 0
-    with open(temporary, "wb") as sink:
+    try:
+        sink = open(temporary, "wb")
+    except OSError as exc:
+        raise RelxdataError(f"cannot write {out}: {exc.strerror or exc}") from None
+    with sink:
         sink.write(b"[")
         for path in files:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=list(RELX_JSON_KEYS)):
@@ -56,7 +60,7 @@ def export_smiler_tsv(corpus: str, out: str, *, dev: bool = False, overwrite: bo
     """
     files = corpus_files(corpus)
     check_corpus(files, SMILER_COLUMNS, "smiler")
-    os.makedirs(out, exist_ok=True)
+    make_directory(out)
     sinks: dict[str, object] = {}
     rows: dict[str, int] = {}
     try:

@@ -10,6 +10,7 @@ import pytest
 
 from relxdata.cli import main
 from relxdata.corpora import read_rows
+from relxdata.synthetic import write_contract_corpus
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["run", "sentences", "--help"],
@@ -67,7 +68,9 @@ def hostile(tmp_path, wikipedia):
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty.sql").write_bytes(b"")
-    return {"dir": str(tmp_path / "empty"), "png": str(png), "empty_file": str(tmp_path / "empty.sql"), "dump": str(wikipedia / "enwiki-2016-sample.xml.bz2"),
+    write_contract_corpus(str(tmp_path / "corpus"), 40, seed=1, langs={"en": 1, "de": 1}, shards=1)
+    return {"dir": str(tmp_path / "empty"), "png": str(png), "empty_file": str(tmp_path / "empty.sql"),
+            "corpus": str(tmp_path / "corpus"), "dump": str(wikipedia / "enwiki-2016-sample.xml.bz2"),
             "out": str(tmp_path / "out"), "kbp": str(wikipedia.parent / "relation_eval/kbp37/dev.txt")}
 
 
@@ -95,6 +98,9 @@ def hostile(tmp_path, wikipedia):
     (["run", "relx-distant", "--lang", "en", "--dump", "{dump}", "--page-props", "{png}", "--wikidata", "{png}",
       "--out", "{out}"], "{png}: a PNG image, not a dump relxdata reads (MySQL table dumps: .sql, .sql.gz and "
                          ".sql.bz2)"),
+    (["export", "relx-json", "--corpus", "{corpus}", "--out", "{png}/x.json"], "cannot write {png}/x.json: Not a "
+                                                                              "directory"),
+    (["demo", "--out", "{png}/demo"], "cannot create the output directory {png}/demo/dumps: Not a directory"),
     (["stats", "{dir}"], "{dir} holds no _manifest.json, nor do its subdirectories: not a finished relxdata output"),
     (["stats", "{png}"], "{png} is a file, not an output directory"),
     (["stats", "{out}"], "no such output directory: {out}"),
