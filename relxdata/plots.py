@@ -24,7 +24,7 @@ def _save(figure: Figure, path: str) -> None:
     os.replace(temporary, path)
 
 
-def bar_chart(counts: dict[str, int], title: str, path: str) -> None:
+def bar_chart(counts: dict[str, int], title: str, rows_label: str, path: str) -> None:
     """Horizontal bars, largest first, the count written at each bar's end."""
     shown = list(counts.items())[:MAX_BARS]
     if len(counts) > len(shown):
@@ -36,7 +36,7 @@ def bar_chart(counts: dict[str, int], title: str, path: str) -> None:
     bars = axes.barh(labels, values, color=COLOR)
     axes.bar_label(bars, labels=[f"{value:,}" for value in values], padding=3, fontsize=8)
     axes.set_title(title)
-    axes.set_xlabel("rows")
+    axes.set_xlabel(rows_label)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.margins(x=0.12)
     axes.spines[["top", "right"]].set_visible(False)
@@ -83,7 +83,7 @@ def plot_stats(stats: OutputStats, directory: str) -> dict[str, str]:
     for dimension, counts in stats.counts.items():
         if len(counts) > 1 or dimension == "language":
             name = f"{rows_label}-by-{dimension}.png"
-            bar_chart(counts, f"{rows_label} by {dimension}", os.path.join(directory, name))
+            bar_chart(counts, f"{rows_label} by {dimension}", rows_label, os.path.join(directory, name))
             written[f"by {dimension}"] = name
     for key, bins in stats.histograms.items():
         name = f"{key.replace('_', '-')}.png"
