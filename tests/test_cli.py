@@ -205,3 +205,16 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):") and "relxdata/stats.py" in err
     assert err.endswith(f"relxdata: error: no such output directory: {tmp_path / 'nope'}\n")
+
+
+def test_the_demo_says_it_skips_pretraining_without_the_model_module(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    from relxdata import demo
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else find_spec(name))
+    assert demo.pretrain_demo_model(str(tmp_path), str(tmp_path / "pairs")) is None
+    printed = capsys.readouterr().out
+    assert f"== skipped: relxdata pretrain --pairs {tmp_path / 'pairs'} --out {tmp_path / 'model'}" in printed
+    assert "pip install 'relxdata[model]'" in printed and not (tmp_path / "model").exists()
