@@ -19,7 +19,6 @@ setup(
         "spacy>=3.7,<4",
         "pyarrow>=14",
         "indexed_bzip2>=1.5",
-        "func-timeout>=4.3",
         "tqdm>=4.60",
         "duckdb>=2.0,<3",
         "numpy>=1.24",

@@ -6,10 +6,15 @@ import contextlib
 import glob
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
-from typing import Iterator
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -28,8 +33,10 @@ IN_PROCESS_RUNNER = "FnApiRunner"
 LOCAL_RUNNER_NAMES = {None, "directrunner", "fnapirunner", "switchingdirectrunner"}
 
 
-def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
-    """Beam options from the arguments relxdata does not know; local runs use every core."""
+def pipeline_options(pipeline_args: list[str], work_units: int | None = None) -> PipelineOptions:
+    """Beam options from the arguments relxdata does not know. Local runs use a worker per core, but
+    no more workers than the job has `work_units`: each worker is a process that takes seconds to
+    start, and one with no unit to work on only delays the first page."""
     options = PipelineOptions(pipeline_args)
     standard = options.view_as(StandardOptions)
     runner = standard.runner.lower() if isinstance(standard.runner, str) else standard.runner
@@ -37,7 +44,7 @@ def pipeline_options(pipeline_args: list[str]) -> PipelineOptions:
         standard.runner = IN_PROCESS_RUNNER
         direct = options.view_as(DirectOptions)
         if not any(arg.startswith("--direct_num_workers") for arg in pipeline_args):
-            direct.direct_num_workers = os.cpu_count() or 1
+            direct.direct_num_workers = max(min(os.cpu_count() or 1, work_units or sys.maxsize), 1)
         if not any(arg.startswith("--direct_running_mode") for arg in pipeline_args):
             direct.direct_running_mode = "multi_processing" if direct.direct_num_workers > 1 else "in_memory"
         harness = options.view_as(WorkerOptions)
@@ -261,14 +268,20 @@ def fresh_output(out: str, overwrite: bool) -> Iterator[None]:
         raise
 
 
-class ShardProgress:
-    """A progress bar fed by the shards that appear in a local output directory: each finished shard
-    adds its weight (its pages, or 1 to count shards) in `unit`s."""
+class Progress:
+    """Progress of a local run on stderr, polled twice a second: on a terminal a bar with the rate and
+    the time left; elsewhere (CI, logs) a line every `LINE_SECONDS`, since a redrawn bar is one
+    endless line there."""
 
-    def __init__(self, out: str, weights: dict[int, int], enabled: bool, unit: str = "page"):
-        self.out, self.weights, self.enabled, self.unit = out, weights, enabled, unit
+    LINE_SECONDS = 5.0
+
+    def __init__(self, total: int, enabled: bool, unit: str = "page"):
+        self.total, self.enabled, self.unit = total, enabled, unit
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def done(self) -> int:
+        raise NotImplementedError
 
     def __enter__(self):
         if self.enabled:
@@ -280,13 +293,98 @@ class ShardProgress:
             self._stop.set()
             self._thread.join()
 
-    def _done(self) -> int:
-        shards = (re.match(r"part-(\d+)-", os.path.basename(path))
-                  for path in glob.glob(os.path.join(self.out, "part-*.parquet")))
-        return sum(self.weights.get(int(match.group(1)), 0) for match in shards if match)
-
     def _watch(self) -> None:
-        with tqdm(total=sum(self.weights.values()), unit=self.unit, desc=f"{self.unit}s", smoothing=0.1) as bar:
-            while not self._stop.wait(0.5):
-                bar.update(self._done() - bar.n)
-            bar.update(self._done() - bar.n)
+        if sys.stderr.isatty():
+            with tqdm(total=self.total, unit=self.unit, desc=f"{self.unit}s", smoothing=0.1) as bar:
+                while not self._stop.wait(0.5):
+                    bar.update(self.done() - bar.n)
+                bar.update(self.done() - bar.n)
+            return
+        started = time.monotonic()
+        while not self._stop.wait(self.LINE_SECONDS):
+            print(self.line(self.done(), time.monotonic() - started), file=sys.stderr, flush=True)
+        print(self.line(self.done(), time.monotonic() - started), file=sys.stderr, flush=True)
+
+    def line(self, done: int, seconds: float) -> str:
+        """`pages: 1,234 of 8,240 (15%), 160 pages/s, 0:44 left`"""
+        share = f" ({100 * done // self.total}%)" if self.total else ""
+        rate = done / seconds if seconds > 0 else 0.0
+        left = f", {_clock((self.total - done) / rate)} left" if rate and done < self.total else ""
+        return f"{self.unit}s: {done:,} of {self.total:,}{share}, {rate:,.0f} {self.unit}s/s{left}"
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
+
+
+class ShardProgress(Progress):
+    """Progress counted in the shards that appear in a local output directory."""
+
+    def __init__(self, out: str, shards: int, enabled: bool):
+        super().__init__(shards, enabled, "shard")
+        self.out = out
+
+    def done(self) -> int:
+        return len(glob.glob(os.path.join(self.out, "part-*.parquet")))
+
+
+@dataclass(frozen=True)
+class UnitProgress:
+    """How many pages each work unit of a local run has done, told by the workers (processes that share
+    nothing else) in one small file per unit, in a folder of the run's own."""
+
+    directory: str
+    every_seconds: float = 0.5
+
+    def counting(self, unit: int, pages: Iterable) -> Iterator:
+        """`pages`, telling how many have been taken at most every `every_seconds`, and once at the end."""
+        told, taken = time.monotonic(), 0
+        for page in pages:
+            yield page
+            taken += 1
+            if time.monotonic() - told >= self.every_seconds:
+                self.tell(unit, taken)
+                told = time.monotonic()
+        self.tell(unit, taken)
+
+    @classmethod
+    def fresh(cls) -> "UnitProgress":
+        """A folder name of its own, made when the progress display starts (`PageProgress`)."""
+        return cls(os.path.join(tempfile.gettempdir(), f"relxdata-progress-{uuid.uuid4().hex}"))
+
+    def tell(self, unit: int, pages: int) -> None:
+        path = os.path.join(self.directory, str(unit))
+        with contextlib.suppress(OSError):  # progress is for show: the work goes on without it
+            with open(path + ".new", "w") as record:
+                record.write(str(pages))
+            os.replace(path + ".new", path)  # the reader never sees half a number
+
+    def pages(self) -> int:
+        total = 0
+        for name in os.listdir(self.directory):
+            if name.isdigit():
+                with contextlib.suppress(OSError, ValueError), open(os.path.join(self.directory, name)) as record:
+                    total += int(record.read())
+        return total
+
+
+class PageProgress(Progress):
+    """Progress of an extraction in pages, as its workers tell it through a `UnitProgress`; the folder
+    goes with the run."""
+
+    def __init__(self, units: UnitProgress, total: int, enabled: bool):
+        super().__init__(total, enabled, "page")
+        self.units = units
+
+    def done(self) -> int:
+        return self.units.pages()
+
+    def __enter__(self):
+        if self.enabled:
+            os.makedirs(self.units.directory, exist_ok=True)
+        return super().__enter__()
+
+    def __exit__(self, *exc_info):
+        super().__exit__(*exc_info)
+        shutil.rmtree(self.units.directory, ignore_errors=True)

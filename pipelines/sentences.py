@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.launch import (ShardProgress, beam_pipeline, fresh_output, is_local_run, is_within, join,
+from pipelines.launch import (PageProgress, Progress, ShardProgress, UnitProgress, beam_pipeline, fresh_output, is_local_run, is_within, join,
                               pipeline_options)
 from pipelines.stages import (RunDescription, SentenceShards, SentenceShardsOf, finished_sentences, open_input,
                               siteinfo_description)
@@ -85,6 +85,11 @@ class DumpJob:
     config: ExtractionConfig
     options: PipelineOptions
     description: RunDescription
+    # Where the workers of a local run tell their pages done; None on a cluster.
+    units: UnitProgress | None
+
+    def progress(self) -> PageProgress:
+        return PageProgress(self.units or UnitProgress.fresh(), self.plan.pages, self.units is not None)
 
     def shards(self, directory: str) -> SentenceShards:
         """Where this job's sentence shards go."""
@@ -115,10 +120,10 @@ def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs:
     config = ExtractionConfig(lang=args.lang, namespaces=namespaces, spacy_model=args.spacy_model,
                               max_page_bytes=args.max_page_bytes, page_timeout_s=args.page_timeout)
     splitter = SentenceSplitter(args.lang, args.spacy_model).info  # fails early on a bad language or model
-    options = pipeline_options(pipeline_args)
     plan = plan_dump(args.dump, args.index, pages_per_unit=args.pages_per_shard, limit=args.limit,
                      allow_truncated=args.allow_truncated, parallelization=os.cpu_count() or 1,
                      opener=open_input)
+    options = pipeline_options(pipeline_args, work_units=len(plan.units))
     description = RunDescription(
         job=job,
         config={**vars(args), "namespaces": list(namespaces), "beam_options": pipeline_args,
@@ -133,7 +138,7 @@ def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs:
             "sentence_splitter": vars(splitter),
         },
         started_at=started_at)
-    return DumpJob(plan, config, options, description)
+    return DumpJob(plan, config, options, description, UnitProgress.fresh() if is_local_run(options) else None)
 
 
 @dataclass(frozen=True)
@@ -146,13 +151,11 @@ class CorpusSource:
     options: PipelineOptions
     description: RunDescription
 
-    def progress(self, out: str) -> ShardProgress:
-        local = is_local_run(self.options)
+    def progress(self, out: str) -> Progress:
         if self.extraction:  # extraction is most of the work: count its pages
-            return ShardProgress(self.shards.directory,
-                                 {unit.index: unit.pages for unit in self.extraction.plan.units}, local)
+            return self.extraction.progress()
         # each sentence shard becomes the output shard of the same number
-        return ShardProgress(out, dict.fromkeys(range(self.shards.count), 1), local, "shard")
+        return ShardProgress(out, self.shards.count, is_local_run(self.options))
 
 
 def check_corpus_options(args: argparse.Namespace) -> None:
@@ -186,7 +189,8 @@ def prepare_corpus_job(args: argparse.Namespace, pipeline_args: list[str], input
         finished = finished_sentences(args.sentences, args.lang)
         description = finished.describe(job, {**vars(args), "beam_options": pipeline_args},
                                         [file_fingerprint(path, open_input) for path in inputs], started_at)
-        return CorpusSource(None, finished.shards, pipeline_options(pipeline_args), description)
+        return CorpusSource(None, finished.shards, pipeline_options(pipeline_args, finished.shards.count),
+                            description)
     extraction = prepare_dump_job(args, pipeline_args, inputs, job=job, started_at=started_at)
     return CorpusSource(extraction, extraction.shards(join(args.out, SENTENCES_DIRECTORY)), extraction.options,
                         extraction.description)
@@ -197,6 +201,5 @@ def run(argv: list[str] | None = None) -> None:
     args, pipeline_args = build_parser().parse_known_args(argv)
     job = prepare_dump_job(args, pipeline_args, inputs=[], job=JOB, started_at=started_at)
     plan, shards = job.plan, job.shards(args.out)
-    progress = ShardProgress(args.out, {unit.index: unit.pages for unit in plan.units}, is_local_run(job.options))
-    with fresh_output(args.out, args.overwrite), progress, beam_pipeline(job.options) as pipeline:
+    with fresh_output(args.out, args.overwrite), job.progress(), beam_pipeline(job.options) as pipeline:
         _ = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job, job.description)

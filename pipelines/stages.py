@@ -23,7 +23,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
 
-from pipelines.launch import join, write_rows, write_text
+from pipelines.launch import UnitProgress, join, write_rows, write_text
 from relxdata import kb, sqldump
 from relxdata.corpora import (ARTICLES, MANIFEST, QUARANTINE, REDIRECTS, SENTENCES, flat_counts, manifest,
                               read_shard, shard_name)
@@ -145,8 +145,9 @@ def siteinfo_description(plan: DumpPlan) -> dict:
 class ExtractUnitFn(beam.DoFn):
     """Reads one work unit, extracts its sentences and writes its shards; yields the shard's index."""
 
-    def __init__(self, plan: DumpPlan, config: ExtractionConfig, shards: SentenceShards, job: str):
-        self.plan, self.config, self.shards, self.job = plan, config, shards, job
+    def __init__(self, plan: DumpPlan, config: ExtractionConfig, shards: SentenceShards, job: str,
+                 progress: UnitProgress | None):
+        self.plan, self.config, self.shards, self.job, self.progress = plan, config, shards, job, progress
 
     def setup(self):
         self.extractor = PageExtractor(self.config, self.plan.siteinfo)
@@ -154,7 +155,8 @@ class ExtractUnitFn(beam.DoFn):
         gc.freeze()
 
     def process(self, unit: WorkUnit):
-        output = self.extractor.extract(read_unit(self.plan, unit, open_input))
+        pages = read_unit(self.plan, unit, open_input)
+        output = self.extractor.extract(self.progress.counting(unit.index, pages) if self.progress else pages)
         for side, schema, kind in SIDE_OUTPUTS:
             write_rows(self.shards.path(unit.index, side), getattr(output, kind), schema)
         for key, value in output.counts.items():
@@ -166,14 +168,16 @@ class ExtractUnitFn(beam.DoFn):
 class ExtractSentences(beam.PTransform):
     """Work units -> sentence shards on disk; the indices of the shards written, and each unit's counts."""
 
-    def __init__(self, plan: DumpPlan, config: ExtractionConfig, shards: SentenceShards, job: str):
+    def __init__(self, plan: DumpPlan, config: ExtractionConfig, shards: SentenceShards, job: str,
+                 progress: UnitProgress | None):
         super().__init__()
-        self.plan, self.config, self.shards, self.job = plan, config, shards, job
+        self.plan, self.config, self.shards, self.job, self.progress = plan, config, shards, job, progress
 
     def expand(self, units):
         return (units
                 | "Distribute" >> beam.Reshuffle()
-                | "ExtractAndWrite" >> beam.ParDo(ExtractUnitFn(self.plan, self.config, self.shards, self.job))
+                | "ExtractAndWrite" >> beam.ParDo(ExtractUnitFn(self.plan, self.config, self.shards, self.job,
+                                                                self.progress))
                 .with_outputs("counts", main="shards"))
 
 
@@ -195,7 +199,8 @@ class SentenceShardsOf(beam.PTransform):
         plan, job = self.extraction.plan, self.description.job
         extracted = (pipeline
                      | "WorkUnits" >> beam.Create(plan.units)
-                     | "Extract" >> ExtractSentences(plan, self.extraction.config, self.shards, job))
+                     | "Extract" >> ExtractSentences(plan, self.extraction.config, self.shards, job,
+                                                     self.extraction.units))
         _ = extracted.counts | "WriteSentencesManifest" >> WriteManifest(
             self.shards.directory, replace(self.description, job="sentences"), sentences_outputs(self.shards.count))
         return {"shards": extracted.shards, "counts": extracted.counts}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
-
-from func_timeout import FunctionTimedOut, func_timeout
+from typing import Iterable, Iterator
 
 from relxdata.dumps import Page, Siteinfo
 from relxdata.sentences import SentenceSplitter
@@ -35,6 +38,64 @@ class UnitOutput:
     counts: Counter = field(default_factory=Counter)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A unit's rows pile up in memory until they are written, and Python's cycle collector would
+    scan them over and over (a sixth of the time of a 1,000-page unit). Extraction makes no
+    reference cycles (tests/test_extraction.py checks), so refcounting frees all it drops."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class PageTimedOut(Exception):
+    """Raised inside the thread that extracts a page, once the page has run past its time."""
+
+
+class PageDeadline:
+    """Stops a page that runs past its time, in the thread that extracts it.
+
+    A watchdog thread looks twice a second (or more often, for short limits) and raises
+    `PageTimedOut` in the late thread (CPython's asynchronous exception, as func_timeout does),
+    where it takes effect at the next Python instruction: C code that never returns to Python is not
+    stopped, which is what `unclosed_markup` guards against. Nothing is started or waited for per
+    page; running each page in a thread of its own cost milliseconds per page, once Beam's threads
+    competed for the GIL (docs/performance.md).
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._running: tuple[int, float] | None = None  # (thread id, deadline) of the page in progress
+        self._watchdog: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, name="page-deadline", daemon=True)
+            self._watchdog.start()
+        with self._lock:
+            self._running = (threading.get_ident(), time.monotonic() + self.seconds)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.seconds / 10))
+            with self._lock:
+                if self._running is not None and time.monotonic() > self._running[1]:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._running[0]),
+                                                               ctypes.py_object(PageTimedOut))
+                    self._running = None  # once: the page is over either way
+
+
 class PageExtractor:
     """Turns pages into sentence rows, redirect rows and quarantined pages, counting each outcome.
 
@@ -46,12 +107,14 @@ class PageExtractor:
         self.rules = TitleRules.for_wiki(config.lang, siteinfo.case,
                                          [(ns.name, ns.key) for ns in siteinfo.namespaces])
         self.splitter = SentenceSplitter(config.lang, config.spacy_model)
+        self.deadline = PageDeadline(config.page_timeout_s)
 
     def extract(self, pages: Iterable[Page]) -> UnitOutput:
         output = UnitOutput()
-        for page in pages:
-            output.counts["pages.read"] += 1
-            self._extract_page(page, output)
+        with _collector_paused():
+            for page in pages:
+                output.counts["pages.read"] += 1
+                self._extract_page(page, output)
         return output
 
     def _extract_page(self, page: Page, output: UnitOutput) -> None:
@@ -79,8 +142,9 @@ class PageExtractor:
                              f"in {len(page.text)} characters", output)
             return
         try:
-            document, sentences, crossing = func_timeout(self.config.page_timeout_s, self._sentences, (page,))
-        except FunctionTimedOut:
+            with self.deadline.running():
+                document, sentences, crossing = self._sentences(page)
+        except PageTimedOut:
             self._quarantine(page, "timeout", f"more than {self.config.page_timeout_s:g} s", output)
             return
         except Exception as exc:  # a parser blow-up on one page must not end the job

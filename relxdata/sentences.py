@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import itertools
 import re
+import sys
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
 
 import numpy
-import spacy
-from spacy.attrs import IS_SPACE, SENT_START
-from spacy.language import Language
-from spacy.util import compile_infix_regex
 
 from relxdata.errors import RelxdataError
 from relxdata.titles import wiki_conventions
 from relxdata.wikitext import Document, Link
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 MULTI_LANGUAGE = "xx"
 # Sentence-final marks of scripts written without spaces; the multi-language tokenizer must split
@@ -25,16 +29,20 @@ PARAGRAPH_COMPONENT = "relxdata_paragraph_starts"
 PLACEHOLDER = "x"
 
 
-@Language.component(PARAGRAPH_COMPONENT)
 def mark_paragraph_starts(doc):
     """A line break always ends a sentence: paragraphs, list items and headings stand alone.
 
     Set in one array: setting `token.is_sent_start` one token at a time rescans the whole
     document each time.
     """
+    from spacy.attrs import IS_SPACE, ORTH, SENT_START
+
     if len(doc) < 2:
         return doc
-    breaks = [i + 1 for i in numpy.flatnonzero(doc.to_array(IS_SPACE)) if "\n" in doc[i].text and i + 1 < len(doc)]
+    blanks = doc.to_array([IS_SPACE, ORTH])
+    strings = doc.vocab.strings
+    breaks = [i + 1 for i in numpy.flatnonzero(blanks[:, 0]).tolist()
+              if i + 1 < len(doc) and "\n" in strings[int(blanks[i, 1])]]
     starts = numpy.zeros((len(doc), 1), dtype="uint64")
     starts[breaks] = 1
     doc.from_array([SENT_START], starts)
@@ -71,14 +79,17 @@ class SentenceSplitter:
     def split(self, document: Document) -> tuple[list[Sentence], Counter]:
         """Sentences of a document with link offsets relative to each; counts the links dropped."""
         spans: list[tuple[int, int]] = []
-        for offset, chunk in _chunks(document.text, self.nlp.max_length):
-            text, original = (_condense(chunk, self.condensable) if self.condensable
-                              else (chunk, lambda position: position))
-            for sent in self.nlp(text).sents:
-                start, end = offset + original(sent.start_char), offset + original(sent.end_char)
-                while start < end and document.text[start].isspace():
+        text = document.text
+        for offset, chunk in _chunks(text, self.nlp.max_length):
+            condensed, original = _condense(chunk, self.condensable) if self.condensable else (chunk, None)
+            starts = _sentence_starts(self.nlp(condensed))
+            if original is not None:
+                starts = original(starts)
+            # A sentence runs to the next one's first token: what lies between is its trailing blank.
+            for start, end in zip((starts + offset).tolist(), [*(starts[1:] + offset).tolist(), offset + len(chunk)]):
+                while start < end and text[start].isspace():
                     start += 1
-                while end > start and document.text[end - 1].isspace():
+                while end > start and text[end - 1].isspace():
                     end -= 1
                 if start < end:
                     spans.append((start, end))
@@ -98,10 +109,26 @@ class SentenceSplitter:
         return sentences, dropped
 
 
+def _sentence_starts(doc) -> numpy.ndarray:
+    """Where each sentence of a parsed doc begins, in characters; faster than making `doc.sents` spans."""
+    from spacy.attrs import IDX, SENT_START
+
+    if "sents" in doc.user_hooks:  # a trained pipeline's own idea of sentences
+        return numpy.array([sent.start_char for sent in doc.sents], dtype=numpy.int64)
+    if not len(doc):
+        return numpy.zeros(0, dtype=numpy.int64)
+    marks = doc.to_array([SENT_START, IDX]).astype(numpy.int64)
+    firsts = numpy.flatnonzero(marks[:, 0] == 1)
+    if not len(firsts) or firsts[0] != 0:  # the first token always begins a sentence
+        firsts = numpy.concatenate(([0], firsts))
+    return marks[firsts, 1]
+
+
 def _condensable_runs(sentence_ends) -> re.Pattern:
     """Runs of space-separated chunks that begin with a letter or digit and hold no sentence end."""
     ends = "".join(re.escape(char) for char in sorted(sentence_ends))
-    return re.compile(rf"(?<!\S)[^\W_][^\s{ends}]*(?: [^\s{ends}]+)*(?!\S)")
+    # Possessive chunks: giving back part of one never lets a run end at a blank, so never match.
+    return re.compile(rf"(?<!\S)[^\W_][^\s{ends}]*+(?: [^\s{ends}]++)*(?!\S)")
 
 
 def _condense(text: str, runs: re.Pattern):
@@ -113,31 +140,50 @@ def _condense(text: str, runs: re.Pattern):
     start a sentence and it is not punctuation: the run behaves exactly like one plain word. The
     condensed text has the original's sentence boundaries with far fewer tokens to build.
     """
-    pieces, new_starts, old_starts, old_ends = [], [], [], []
-    last, length = 0, 0
-    for match in runs.finditer(text):
-        kept = text[last:match.start()]
-        pieces += (kept, PLACEHOLDER)
-        length += len(kept)
-        new_starts.append(length)
-        old_starts.append(match.start())
-        old_ends.append(match.end())
-        length += len(PLACEHOLDER)
-        last = match.end()
-    pieces.append(text[last:])
+    matched = [match.span() for match in runs.finditer(text)]
+    if not matched:
+        return text, lambda positions: positions
+    cuts = [0, *itertools.chain.from_iterable(matched), len(text)]
+    condensed = PLACEHOLDER.join([text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)])
+    old_starts, old_ends = numpy.array(matched, dtype=numpy.int64).T
+    # where each placeholder stands in the condensed text
+    new_starts = old_starts - numpy.concatenate(([0], numpy.cumsum(old_ends - old_starts - len(PLACEHOLDER))[:-1]))
 
-    def original(position: int) -> int:
-        run = bisect_right(new_starts, position) - 1
-        if run < 0:
-            return position
-        if position == new_starts[run]:
-            return old_starts[run]
-        return old_ends[run] + position - new_starts[run] - len(PLACEHOLDER)
+    def original(positions: numpy.ndarray) -> numpy.ndarray:
+        """Positions in the condensed text -> in `text`: a placeholder's start to its run's start, any
+        later position to as far past the run's end as it is past the placeholder's end."""
+        run = numpy.searchsorted(new_starts, positions, side="right") - 1
+        within = numpy.maximum(run, 0)
+        moved = numpy.where(positions == new_starts[within], old_starts[within],
+                            old_ends[within] + positions - new_starts[within] - len(PLACEHOLDER))
+        return numpy.where(run < 0, positions, moved)
 
-    return "".join(pieces), original
+    return condensed, original
+
+
+@contextlib.contextmanager
+def _torch_unseen() -> Iterator[None]:
+    """Import spaCy without PyTorch where no pipeline could use it: its thinc imports torch, when
+    installed, only to offer it as a backend, and that costs every extraction process over a second
+    of start-up (docs/performance.md). Only transformer pipelines (spacy-transformers) run on it."""
+    if "torch" in sys.modules or importlib.util.find_spec("spacy_transformers") is not None:
+        yield
+        return
+    sys.modules["torch"] = None  # an import of torch now raises ImportError
+    try:
+        yield
+    finally:
+        del sys.modules["torch"]
 
 
 def _load_pipeline(lang: str, model: str | None) -> tuple[Language, SplitterInfo]:
+    with _torch_unseen():
+        import spacy
+    from spacy.language import Language
+    from spacy.util import compile_infix_regex
+
+    if not Language.has_factory(PARAGRAPH_COMPONENT):
+        Language.component(PARAGRAPH_COMPONENT, func=mark_paragraph_starts)
     if model:
         try:
             nlp = spacy.load(model, exclude=["ner", "lemmatizer", "attribute_ruler", "textcat"])

@@ -6,7 +6,7 @@ import enum
 import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable
@@ -26,6 +26,8 @@ DOTTED_I_LANGUAGES = {"tr", "az", "crh", "kaa", "tt"}
 
 _WHITESPACE = re.compile(r"[\s_]+")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# How many classified link targets a `TitleRules` keeps at most (a few MB).
+CLASSIFIED_KEPT = 1 << 16
 
 
 class LinkKind(enum.Enum):
@@ -77,6 +79,7 @@ class TitleRules:
     namespaces: dict[str, int]
     interlanguage: frozenset[str]
     interwiki: frozenset[str]
+    _classified: dict[str, "LinkTarget"] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def for_wiki(cls, lang: str, case: str = "first-letter",
@@ -116,6 +119,15 @@ class TitleRules:
 
     def classify(self, raw: str) -> LinkTarget:
         """Classify a wikilink target as written in `[[target|label]]`."""
+        # Articles link the same targets over and over: remember the last CLASSIFIED_KEPT answers.
+        known = self._classified.get(raw)
+        if known is None:
+            if len(self._classified) >= CLASSIFIED_KEPT:
+                self._classified.clear()
+            known = self._classified[raw] = self._classify(raw)
+        return known
+
+    def _classify(self, raw: str) -> LinkTarget:
         target = _decode(raw)
         forced = target.startswith(":")
         if forced:

@@ -15,12 +15,13 @@ Three steps keep mwparserfromhell's parsing while avoiding most of its cost:
 from __future__ import annotations
 
 import html
+import itertools
 import re
-from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
 import mwparserfromhell
+import numpy
 from mwparserfromhell.parser import tokens
 
 from relxdata.titles import LinkKind, TitleRules
@@ -161,54 +162,47 @@ class _TokenWalker:
         self.in_lead = True
         self.bold_from: int | None = None
         self.bold: list[tuple[int, int, None, str]] = []  # shaped like links, to move with the text
-        self.handlers = {
-            tokens.Text: self.text, tokens.WikilinkOpen: self.wikilink, tokens.HTMLEntityStart: self.entity,
-            tokens.TagOpenOpen: self.tag, tokens.HeadingStart: self.heading,
-            tokens.ExternalLinkOpen: self.external_link, tokens.TemplateOpen: self.template,
-        }
-
     def add(self, text: str) -> None:
         if text:
             self.pieces.append(text)
             self.length += len(text)
 
+    # The loops below inline `after`: they run once per token, and a call costs more than the step.
     def walk(self, start: int, end: int) -> None:
+        stream, closer, handlers = self.stream, self.closer, _HANDLERS
         index = start
         while index < end:
-            token = self.stream[index]
-            handler = self.handlers.get(type(token))
+            handler = handlers.get(type(stream[index]))
             if handler is not None:
-                handler(index)
+                handler(self, index)
             # Every construct, handled or not (comments, {{{arguments}}}), ends at its closer.
-            index = self.after(index)
-
-    def after(self, index: int) -> int:
-        closer = self.closer[index]
-        return (closer if closer >= 0 else index) + 1
+            index = max(closer[index], index) + 1
 
     def top_level(self, start: int, end: int, kinds: tuple) -> list[int]:
         """Indices of tokens of `kinds` in start:end, not inside a nested construct."""
+        stream, closer = self.stream, self.closer
         found, index = [], start
         while index < end:
-            if isinstance(self.stream[index], kinds):
+            if type(stream[index]) in kinds:
                 found.append(index)
-            index = self.after(index)
+            index = max(closer[index], index) + 1
         return found
 
     def raw(self, start: int, end: int) -> str:
         """The source text of a range, for titles and template values: text and entities only."""
+        stream, closer = self.stream, self.closer
         parts, index = [], start
         while index < end:
-            token = self.stream[index]
+            token = stream[index]
             if type(token) is tokens.Text:
-                parts.append(token.text)
+                parts.append(token["text"])  # tokens are dicts; their attributes go through __getattr__
             elif type(token) is tokens.HTMLEntityStart:
                 parts.append(self.entity_source(index))
-            index = self.after(index)
+            index = max(closer[index], index) + 1
         return "".join(parts)
 
     def text(self, index: int) -> None:
-        value = self.stream[index].text
+        value = self.stream[index]["text"]
         if "__" in value:
             value = _MAGIC_WORDS.sub("", value)
         if "''" not in value:
@@ -338,33 +332,35 @@ class _TokenWalker:
             self.add(f"{self.raw(*params['1']).strip()} {self.raw(*params['2']).strip()}")
 
 
-def _rewrite(text: str, links: list, pattern: re.Pattern, replacement: str) -> tuple[str, list]:
-    """Replace every match of `pattern` and move the link offsets with the text.
+# The walker's handler of each kind of token, as plain functions: a dict of bound methods on the
+# walker would make it a reference cycle, leaving each page's tokens to the garbage collector.
+_HANDLERS = {
+    tokens.Text: _TokenWalker.text, tokens.WikilinkOpen: _TokenWalker.wikilink,
+    tokens.HTMLEntityStart: _TokenWalker.entity, tokens.TagOpenOpen: _TokenWalker.tag,
+    tokens.HeadingStart: _TokenWalker.heading, tokens.ExternalLinkOpen: _TokenWalker.external_link,
+    tokens.TemplateOpen: _TokenWalker.template,
+}
+
+
+def _rewrite(text: str, edges: numpy.ndarray, pattern: re.Pattern, replacement: str) -> tuple[str, numpy.ndarray]:
+    """Replace every match of `pattern` and move the link edges (rows of start, end) with the text.
 
     A link edge inside a replaced span moves out of it: a start to after the replacement, an end
     to before it, so an anchor never gains text it did not have.
     """
-    pieces, starts, ends, shifts = [], [], [], []
-    last, shift = 0, 0
-    for match in pattern.finditer(text):
-        pieces += (text[last:match.start()], replacement)
-        starts.append(match.start())
-        ends.append(match.end())
-        shift += len(replacement) - (match.end() - match.start())
-        shifts.append(shift)
-        last = match.end()
-    if not starts:
-        return text, links
-    pieces.append(text[last:])
-
-    def moved(offset: int, is_end: bool) -> int:
-        done = bisect_right(ends, offset)
-        before = shifts[done - 1] if done else 0
-        if done < len(starts) and starts[done] < offset:
-            return starts[done] + before + (0 if is_end else len(replacement))
-        return offset + before
-
-    return "".join(pieces), [(moved(s, False), moved(e, True), t, f) for s, e, t, f in links]
+    spans = [match.span() for match in pattern.finditer(text)]
+    if not spans:
+        return text, edges
+    cuts = [0, *itertools.chain.from_iterable(spans), len(text)]
+    text = replacement.join([text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)])
+    starts, ends = numpy.array(spans, dtype=numpy.int64).T
+    # shift[k]: how far the text after the k-th replaced span has moved (shift[0] = 0, before any)
+    shift = numpy.concatenate(([0], numpy.cumsum(len(replacement) - (ends - starts))))
+    done = numpy.searchsorted(ends, edges, side="right")  # replaced spans wholly before each edge
+    next_start = numpy.append(starts, numpy.iinfo(numpy.int64).max)[done]
+    inside = next_start < edges
+    out_of_span = next_start + shift[done] + numpy.array([len(replacement), 0])
+    return text, numpy.where(inside, out_of_span, edges + shift[done])
 
 
 def clean(wikitext: str, rules: TitleRules) -> Document:
@@ -375,20 +371,23 @@ def clean(wikitext: str, rules: TitleRules) -> Document:
     if walker.bold_from is not None:
         walker.end_bold(walker.length)
     # Bold spans ride along with the links (target None) through the rewrites that move offsets.
-    text, links = "".join(walker.pieces), walker.links + walker.bold
+    text, spans = "".join(walker.pieces), walker.links + walker.bold
+    edges = numpy.array([(start, end) for start, end, _, _ in spans], dtype=numpy.int64).reshape(-1, 2)
     for pattern, replacement in _NORMALIZATION:
-        text, links = _rewrite(text, links, pattern, replacement)
+        text, edges = _rewrite(text, edges, pattern, replacement)
     leading = len(text) - len(text.lstrip())
     text = text.strip()
-    bold = [(start - leading, end - leading) for start, end, target, _ in links if target is None]
-    links = [link for link in links if link[2] is not None]
+    edges = (edges - leading).tolist()
+    bold = [(start, end) for (start, end), (_, _, target, _) in zip(edges, spans) if target is None]
     # MediaWiki ends bold with the line.
     names = (" ".join(text[max(start, 0):max(end, 0)].split("\n")[0].split()).strip(_NAME_EDGES)
              for start, end in bold)
     document = Document(text=text, links=[], dropped_links=walker.dropped,
                         lead_names=list(dict.fromkeys(name for name in names if name)))
-    for start, end, target, fragment in links:
-        start, end = max(start - leading, 0), min(end - leading, len(text))
+    for (start, end), (_, _, target, fragment) in zip(edges, spans):
+        if target is None:
+            continue
+        start, end = max(start, 0), min(end, len(text))
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():

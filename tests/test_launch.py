@@ -1,10 +1,12 @@
 """Runner options every relxdata pipeline shares."""
 
 import logging
+import os
 import threading
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.runners.worker import data_plane
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -23,6 +25,19 @@ def test_local_worker_processes_log_at_the_harness_level(args, level):
     with beam_pipeline(options) as pipeline:
         levels = pipeline | beam.Create([1, 2]) | beam.Map(lambda _: logging.getLogger().getEffectiveLevel())
         assert_that(levels, equal_to([level, level]))
+
+
+@pytest.mark.parametrize("args, units, workers, mode", [
+    ([], 1, 1, "in_memory"),             # a small job starts no worker process
+    ([], 3, 3, "multi_processing"),
+    ([], 500, 8, "multi_processing"),    # a worker per core
+    ([], None, 8, "multi_processing"),
+    (["--direct_num_workers=4"], 1, 4, "multi_processing"),  # what the user asks for stands
+])
+def test_local_workers_follow_the_work(monkeypatch, args, units, workers, mode):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    direct = pipeline_options(args, work_units=units).view_as(DirectOptions)
+    assert (direct.direct_num_workers, direct.direct_running_mode) == (workers, mode)
 
 
 def test_other_runners_are_left_to_beam():
