@@ -6,10 +6,13 @@ All three run as whole processes, one after another, on the same enlarged real s
 - WikiExtractor 3.1.0 with `--links --json` (clean text and links, no sentences, no offsets);
 - relxdata: clean text, links with exact offsets, spaCy sentences, Parquet shards, manifest.
 
-The sample is the 206 real pages of enwiki-2016-sample repeated `--copies` times with new ids and
-titles, so each tool reads the same bytes. Both tools get `--processes` worker processes.
+The sample is the 206 real pages of enwiki-2016-sample repeated `copies` times with new ids and
+titles, so each tool reads the same bytes. Each setting `COPIESxPROCESSES` gives both tools that
+many worker processes (relxdata `--direct_num_workers`, WikiExtractor `--processes`, which adds a
+reader and a writer process of its own). Every tool runs `--attempts` times per setting, start-up
+included; the CPU seconds are those of its whole process tree.
 
-    python benchmarks/bench_sentences.py --copies 10 --processes 2
+    python benchmarks/bench_sentences.py --settings 5x1 40x2 --attempts 2
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import bz2
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,51 +56,67 @@ def enlarged_dump(copies: int, work: Path) -> tuple[Path, int]:
     return path, pages * copies
 
 
-def timed(name: str, command: list[str]) -> float:
+def timed(name: str, command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, of the whole process tree) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
-    return seconds
+    return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def measure(copies: int, processes: int, work: Path) -> dict:
+    """One run of each tool on the sample enlarged `copies` times, with `processes` workers each."""
+    dump, pages = enlarged_dump(copies, work)
+    for leftover in ("wikiextractor", "relxdata"):
+        shutil.rmtree(work / leftover, ignore_errors=True)
+    runs = {
+        "ceiling": timed("ceiling", [sys.executable, "-c", (
+            "from relxdata.dumps import plan_dump, read_pages\n"
+            f"plan = plan_dump({str(dump)!r}, parallelization={processes})\n"
+            "print(sum(1 for _ in read_pages(plan)))")]),
+        "wikiextractor": timed("WikiExtractor", [
+            sys.executable, "-m", "wikiextractor.WikiExtractor", "--links", "--json", "--processes",
+            str(processes), "-q", "-o", str(work / "wikiextractor"), str(dump)]),
+        "relxdata": timed("relxdata", [
+            sys.executable, "-m", "relxdata.cli", "run", "sentences", "--lang", "en", "--dump", str(dump),
+            "--out", str(work / "relxdata"), "--pages-per-shard", "100", f"--direct_num_workers={processes}"]),
+    }
+    manifest = json.loads((work / "relxdata" / "_manifest.json").read_text())
+    seconds = {name: wall for name, (wall, _) in runs.items()}
+    return {
+        "copies": copies, "processes": processes, "pages": pages,
+        "articles": manifest["counts"]["pages"]["emitted"], "sentences": manifest["counts"]["sentences"],
+        "seconds": {name: round(wall, 2) for name, wall in seconds.items()},
+        "cpu_seconds": {name: round(cpu, 2) for name, (_, cpu) in runs.items()},
+        "pages_per_second": {name: round(pages / wall, 1) for name, wall in seconds.items()},
+        "relxdata_vs_wikiextractor": round(seconds["wikiextractor"] / seconds["relxdata"], 3),
+        "relxdata_vs_ceiling": round(seconds["ceiling"] / seconds["relxdata"], 3),
+    }
+
+
+def setting(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)x(\d+)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not COPIESxPROCESSES, e.g. 40x2")
+    return int(match[1]), int(match[2])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, default=10)
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--settings", type=setting, nargs="+", default=[(5, 1), (40, 2)],
+                        help="COPIESxPROCESSES, each measured in turn (default: 5x1 40x2)")
+    parser.add_argument("--attempts", type=int, default=2, help="runs of each tool per setting (default 2)")
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "sentences.json")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    dump, pages = enlarged_dump(args.copies, args.work)
-    for leftover in ("wikiextractor", "relxdata"):
-        shutil.rmtree(args.work / leftover, ignore_errors=True)
-
-    ceiling = timed("ceiling", [sys.executable, "-c", (
-        "import sys\nfrom relxdata.dumps import plan_dump, read_pages\n"
-        f"plan = plan_dump({str(dump)!r}, parallelization={args.processes})\n"
-        "print(sum(1 for _ in read_pages(plan)))")])
-    wikiextractor = timed("WikiExtractor", [
-        sys.executable, "-m", "wikiextractor.WikiExtractor", "--links", "--json", "--processes",
-        str(args.processes), "-q", "-o", str(args.work / "wikiextractor"), str(dump)])
-    relxdata = timed("relxdata", [
-        sys.executable, "-m", "relxdata.cli", "run", "sentences", "--lang", "en", "--dump", str(dump),
-        "--out", str(args.work / "relxdata"), "--pages-per-shard", "100",
-        f"--direct_num_workers={args.processes}"])
-    manifest = json.loads((args.work / "relxdata" / "_manifest.json").read_text())
-
-    results = {
-        "pages": pages, "processes": args.processes, "copies": args.copies,
-        "articles": manifest["counts"]["pages"]["emitted"], "sentences": manifest["counts"]["sentences"],
-        "seconds": {"ceiling": round(ceiling, 2), "wikiextractor": round(wikiextractor, 2),
-                    "relxdata": round(relxdata, 2)},
-        "pages_per_second": {name: round(pages / seconds, 1) for name, seconds in
-                             (("ceiling", ceiling), ("wikiextractor", wikiextractor), ("relxdata", relxdata))},
-        "relxdata_vs_wikiextractor": round(wikiextractor / relxdata, 3),
-        "relxdata_vs_ceiling": round(ceiling / relxdata, 3),
-    }
-    write_results(args.results, results)
+    runs = [measure(copies, processes, args.work) for copies, processes in args.settings
+            for _ in range(args.attempts)]
+    write_results(args.results, {"runs": runs})
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.launch import (PageProgress, Progress, ShardProgress, UnitProgress, beam_pipeline, fresh_output, is_local_run, is_within, join,
-                              pipeline_options)
+from pipelines.launch import (PageProgress, Progress, ShardProgress, UnitProgress, beam_pipeline, fresh_output,
+                              is_local_run, is_within, join, pipeline_options)
 from pipelines.stages import (RunDescription, SentenceShards, SentenceShardsOf, finished_sentences, open_input,
                               siteinfo_description)
 from relxdata import sqldump

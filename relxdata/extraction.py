@@ -134,7 +134,7 @@ class PageExtractor:
         if size > self.config.max_page_bytes:
             self._quarantine(page, "too_large", f"{size} bytes of wikitext", output)
             return
-        # The tokenizer's retries run in C code, which func_timeout cannot interrupt: a page that
+        # The tokenizer's retries run in C code, which the page deadline cannot interrupt: a page that
         # would keep it past the limit is stopped before it starts.
         unclosed = unclosed_markup(page.text)
         if unclosed * len(page.text) * TOKENIZER_RETRY_SECONDS > self.config.page_timeout_s:

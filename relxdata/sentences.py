@@ -35,18 +35,22 @@ def mark_paragraph_starts(doc):
     Set in one array: setting `token.is_sent_start` one token at a time rescans the whole
     document each time.
     """
-    from spacy.attrs import IS_SPACE, ORTH, SENT_START
+    from spacy.attrs import SENT_START
 
-    if len(doc) < 2:
-        return doc
-    blanks = doc.to_array([IS_SPACE, ORTH])
-    strings = doc.vocab.strings
-    breaks = [i + 1 for i in numpy.flatnonzero(blanks[:, 0]).tolist()
-              if i + 1 < len(doc) and "\n" in strings[int(blanks[i, 1])]]
     starts = numpy.zeros((len(doc), 1), dtype="uint64")
-    starts[breaks] = 1
+    starts[_after_line_breaks(doc)] = 1
     doc.from_array([SENT_START], starts)
     return doc
+
+
+def _after_line_breaks(doc) -> list[int]:
+    """The tokens that follow a blank token holding a line break."""
+    from spacy.attrs import IS_SPACE, ORTH
+
+    blanks = doc.to_array([IS_SPACE, ORTH])
+    strings = doc.vocab.strings
+    return [i + 1 for i in numpy.flatnonzero(blanks[:, 0]).tolist()
+            if i + 1 < len(doc) and "\n" in strings[int(blanks[i, 1])]]
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,6 @@ _EMPTY_PARENTHESES = re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+")
 _SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[,.;:!?](?: |$))", re.M)
 # Blanks around a line break, or blank lines; a lone "\n" is left alone (every line has one).
 _LINE_BREAKS = re.compile(r" +\n\s*|\n\s+")
-# In order: each pass tidies what the one before it left.
-_NORMALIZATION = ((_INLINE_SPACES, " "), (_EMPTY_PARENTHESES, ""), (_INLINE_SPACES, " "),
-                  (_SPACE_BEFORE_PUNCTUATION, ""), (_LINE_BREAKS, "\n"))
 
 
 @dataclass(frozen=True)
@@ -363,6 +360,17 @@ def _rewrite(text: str, edges: numpy.ndarray, pattern: re.Pattern, replacement: 
     return text, numpy.where(inside, out_of_span, edges + shift[done])
 
 
+def _normalize(text: str, edges: numpy.ndarray) -> tuple[str, numpy.ndarray]:
+    """Blanks and template debris tidied, in order: each pass tidies what the one before it left."""
+    text, edges = _rewrite(text, edges, _INLINE_SPACES, " ")
+    length = len(text)
+    text, edges = _rewrite(text, edges, _EMPTY_PARENTHESES, "")
+    if len(text) != length:  # only removed debris can have left blanks side by side again
+        text, edges = _rewrite(text, edges, _INLINE_SPACES, " ")
+    text, edges = _rewrite(text, edges, _SPACE_BEFORE_PUNCTUATION, "")
+    return _rewrite(text, edges, _LINE_BREAKS, "\n")
+
+
 def clean(wikitext: str, rules: TitleRules) -> Document:
     """The readable text of an article's wikitext, with a `Link` for every article link in it."""
     stream = _tokenizer().tokenize(_INDENTED_TABLE.sub("", _EXTENSION_TAGS.sub("", wikitext)), 0, True)
@@ -373,8 +381,7 @@ def clean(wikitext: str, rules: TitleRules) -> Document:
     # Bold spans ride along with the links (target None) through the rewrites that move offsets.
     text, spans = "".join(walker.pieces), walker.links + walker.bold
     edges = numpy.array([(start, end) for start, end, _, _ in spans], dtype=numpy.int64).reshape(-1, 2)
-    for pattern, replacement in _NORMALIZATION:
-        text, edges = _rewrite(text, edges, pattern, replacement)
+    text, edges = _normalize(text, edges)
     leading = len(text) - len(text.lstrip())
     text = text.strip()
     edges = (edges - leading).tolist()

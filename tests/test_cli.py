@@ -114,7 +114,7 @@ def test_user_mistakes_end_in_one_line(hostile, capsys, argv, message):
     assert message.format(**hostile) in err
 
 
-PROGRESS_BAR = re.compile(r"\w+: +\d+%\|")
+PROGRESS_BAR = re.compile(r"\w+: +\d+%\||\w+s: [\d,]+ of [\d,]+ ")  # on a terminal, or in a log
 
 
 class FailingEndpoint(BaseHTTPRequestHandler):

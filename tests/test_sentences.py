@@ -70,7 +70,8 @@ def test_long_documents_are_split_in_chunks_at_line_breaks():
 
 
 @pytest.mark.parametrize("lang, name", [("en", "enwiki-2016-sample.xml.bz2"), ("ja", "jawiki-2025-head.xml.bz2"),
-                                        ("de", "minidumps/dewiki.xml.bz2"), ("fr", "minidumps/frwiki.xml.bz2")])
+                                        ("de", "minidumps/dewiki.xml.bz2"), ("fr", "minidumps/frwiki.xml.bz2"),
+                                        ("es", "minidumps/eswiki.xml.bz2"), ("tr", "minidumps/trwiki.xml.bz2")])
 def test_condensed_text_gives_exactly_spacys_sentences(wikipedia, lang, name):
     """The fast path feeds the sentencizer condensed text; it must find the same boundaries."""
     from relxdata.dumps import plan_dump, read_pages

@@ -294,7 +294,7 @@ def test_debris_rate_of_a_fixed_mutated_corpus(samples, right_to_left_phrases):
 # --- time -----------------------------------------------------------------------------------------
 
 def test_a_page_that_would_hold_the_tokenizer_past_the_limit_is_stopped_at_once(samples):
-    """func_timeout cannot interrupt mwparserfromhell's C tokenizer; the guard before it can."""
+    """The page deadline cannot interrupt mwparserfromhell's C tokenizer; the guard before it can."""
     sample = next(sample for sample in samples if sample.page.title == "Allah")
     page = sample.page
     # Unguarded, each of 7,050 unclosed openers is retried to the end of the page: 35 s of C code on
