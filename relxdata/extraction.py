@@ -7,6 +7,7 @@ import ctypes
 import gc
 import threading
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -76,7 +77,9 @@ class PageDeadline:
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="page-deadline", daemon=True)
+            # The watchdog holds the deadline weakly, and ends once nothing else holds it.
+            self._watchdog = threading.Thread(target=_watch, args=(weakref.ref(self),), name="page-deadline",
+                                              daemon=True)
             self._watchdog.start()
         with self._lock:
             self._running = (threading.get_ident(), time.monotonic() + self.seconds)
@@ -86,14 +89,20 @@ class PageDeadline:
             with self._lock:
                 self._running = None
 
-    def _watch(self) -> None:
-        while True:
-            time.sleep(min(0.5, self.seconds / 10))
-            with self._lock:
-                if self._running is not None and time.monotonic() > self._running[1]:
-                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._running[0]),
-                                                               ctypes.py_object(PageTimedOut))
-                    self._running = None  # once: the page is over either way
+    def stop_if_late(self) -> None:
+        with self._lock:
+            if self._running is not None and time.monotonic() > self._running[1]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._running[0]),
+                                                           ctypes.py_object(PageTimedOut))
+                self._running = None  # once: the page is over either way
+
+
+def _watch(deadline: "weakref.ref[PageDeadline]") -> None:
+    while (watched := deadline()) is not None:
+        pause = min(0.5, watched.seconds / 10)
+        watched.stop_if_late()
+        del watched
+        time.sleep(pause)
 
 
 class PageExtractor:

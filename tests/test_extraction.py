@@ -1,8 +1,10 @@
 import gc
 import time
 
+import pytest
+
 from relxdata.dumps import Page, Siteinfo, plan_dump, read_pages
-from relxdata.extraction import ExtractionConfig, PageExtractor
+from relxdata.extraction import ExtractionConfig, PageDeadline, PageExtractor, PageTimedOut
 
 SITEINFO = Siteinfo(dbname="enwiki", case="first-letter", generator="", schema_version="0.11", namespaces=())
 
@@ -69,3 +71,20 @@ def test_extraction_leaves_no_reference_cycles(wikipedia):
     finally:
         gc.enable()
     assert gc.isenabled()
+
+
+def test_the_page_deadline_stops_a_late_page_and_its_watchdog_ends_with_it():
+    deadline = PageDeadline(0.3)
+    started = time.monotonic()
+    with pytest.raises(PageTimedOut):
+        with deadline.running():
+            while True:  # pure Python: stopped at the next instruction after the deadline
+                pass
+    assert 0.3 <= time.monotonic() - started < 1.5
+    with deadline.running():
+        time.sleep(0.1)  # in time: nothing raised, now or later
+    time.sleep(0.5)
+    watchdog = deadline._watchdog
+    del deadline
+    watchdog.join(2)
+    assert not watchdog.is_alive()
