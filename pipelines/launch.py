@@ -300,10 +300,14 @@ class Progress:
                     bar.update(self.done() - bar.n)
                 bar.update(self.done() - bar.n)
             return
-        started = time.monotonic()
-        while not self._stop.wait(self.LINE_SECONDS):
-            print(self.line(self.done(), time.monotonic() - started), file=sys.stderr, flush=True)
-        print(self.line(self.done(), time.monotonic() - started), file=sys.stderr, flush=True)
+        # The rate is of the time the count took to get where it is, not of the stages after it.
+        started = moved_at = time.monotonic()
+        done, stopping = 0, False
+        while not stopping:
+            stopping = self._stop.wait(self.LINE_SECONDS)
+            if (now := self.done()) != done:
+                done, moved_at = now, time.monotonic()
+            print(self.line(done, moved_at - started), file=sys.stderr, flush=True)
 
     def line(self, done: int, seconds: float) -> str:
         """`pages: 1,234 of 8,240 (15%), 160 pages/s, 0:44 left`"""

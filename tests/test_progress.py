@@ -1,6 +1,7 @@
 """What a local run shows while it works: pages (or shards) done, the rate and the time left."""
 
 import re
+import time
 
 import pytest
 
@@ -16,6 +17,25 @@ def test_a_log_line_says_done_total_rate_and_time_left():
     assert Progress(2_000_000, enabled=False).line(1000, 10.0) == (
         "pages: 1,000 of 2,000,000 (0%), 100 pages/s, 5:33:10 left")
     assert Progress(12, enabled=False, unit="shard").line(3, 6.0) == "shards: 3 of 12 (25%), 0 shards/s, 0:18 left"
+
+
+def test_the_rate_is_of_the_pages_not_of_the_stages_after_them(monkeypatch, capsys):
+    monkeypatch.setattr(Progress, "LINE_SECONDS", 0.1)
+
+    class Pages(Progress):
+        count = 0
+
+        def done(self) -> int:
+            return self.count
+
+    progress = Pages(100, enabled=True)
+    with progress:
+        time.sleep(0.25)
+        progress.count = 100  # every page done after about 0.3 s
+        time.sleep(1.0)  # a later stage: the count stays
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("pages: 100 of 100 (100%), ")
+    assert int(re.search(r"(\d+) pages/s", last)[1]) >= 150  # not 100 pages in 1.3 s (77/s)
 
 
 def test_workers_tell_pages_per_unit_and_the_display_sums_them(tmp_path):
