@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import itertools
 import re
 import sys
 from bisect import bisect_right
@@ -16,7 +15,7 @@ import numpy
 
 from relxdata.errors import RelxdataError
 from relxdata.titles import wiki_conventions
-from relxdata.wikitext import Document, Link
+from relxdata.wikitext import Document, Link, replace_spans
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -147,8 +146,7 @@ def _condense(text: str, runs: re.Pattern):
     matched = [match.span() for match in runs.finditer(text)]
     if not matched:
         return text, lambda positions: positions
-    cuts = [0, *itertools.chain.from_iterable(matched), len(text)]
-    condensed = PLACEHOLDER.join([text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)])
+    condensed = replace_spans(text, matched, PLACEHOLDER)
     old_starts, old_ends = numpy.array(matched, dtype=numpy.int64).T
     # where each placeholder stands in the condensed text
     new_starts = old_starts - numpy.concatenate(([0], numpy.cumsum(old_ends - old_starts - len(PLACEHOLDER))[:-1]))

@@ -339,6 +339,12 @@ _HANDLERS = {
 }
 
 
+def replace_spans(text: str, spans: list[tuple[int, int]], replacement: str) -> str:
+    """`text` with each of `spans` (start, end; in order, none overlapping) replaced by `replacement`."""
+    cuts = [0, *itertools.chain.from_iterable(spans), len(text)]
+    return replacement.join([text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)])
+
+
 def _rewrite(text: str, edges: numpy.ndarray, pattern: re.Pattern, replacement: str) -> tuple[str, numpy.ndarray]:
     """Replace every match of `pattern` and move the link edges (rows of start, end) with the text.
 
@@ -348,8 +354,7 @@ def _rewrite(text: str, edges: numpy.ndarray, pattern: re.Pattern, replacement: 
     spans = [match.span() for match in pattern.finditer(text)]
     if not spans:
         return text, edges
-    cuts = [0, *itertools.chain.from_iterable(spans), len(text)]
-    text = replacement.join([text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)])
+    text = replace_spans(text, spans, replacement)
     starts, ends = numpy.array(spans, dtype=numpy.int64).T
     # shift[k]: how far the text after the k-th replaced span has moved (shift[0] = 0, before any)
     shift = numpy.concatenate(([0], numpy.cumsum(len(replacement) - (ends - starts))))
