@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
@@ -364,25 +364,34 @@ class UnitProgress:
                 record.write(str(pages))
             os.replace(path + ".new", path)  # the reader never sees half a number
 
-    def pages(self) -> int:
-        total = 0
+    def told(self, skip: Collection[int] = ()) -> dict[int, int]:
+        """Each unit's pages done, as last told; units in `skip` are not read."""
+        counts = {}
         for name in os.listdir(self.directory):
-            if name.isdigit():
+            if name.isdigit() and int(name) not in skip:
                 with contextlib.suppress(OSError, ValueError), open(os.path.join(self.directory, name)) as record:
-                    total += int(record.read())
-        return total
+                    counts[int(name)] = int(record.read())
+        return counts
 
 
 class PageProgress(Progress):
     """Progress of an extraction in pages, as its workers tell it through a `UnitProgress`; the folder
-    goes with the run."""
+    goes with the run. A unit that has done all its `unit_pages` is not read again: a whole wiki has
+    thousands of units, and only those in progress change."""
 
-    def __init__(self, units: UnitProgress, total: int, enabled: bool):
-        super().__init__(total, enabled, "page")
-        self.units = units
+    def __init__(self, units: UnitProgress, unit_pages: dict[int, int], enabled: bool):
+        super().__init__(sum(unit_pages.values()), enabled, "page")
+        self.units, self.unit_pages = units, unit_pages
+        self._finished: dict[int, int] = {}
 
     def done(self) -> int:
-        return self.units.pages()
+        in_progress = {}
+        for unit, pages in self.units.told(skip=self._finished.keys()).items():
+            if pages >= self.unit_pages.get(unit, pages + 1):
+                self._finished[unit] = pages
+            else:
+                in_progress[unit] = pages
+        return sum(self._finished.values()) + sum(in_progress.values())
 
     def __enter__(self):
         if self.enabled:

@@ -89,7 +89,8 @@ class DumpJob:
     units: UnitProgress | None
 
     def progress(self) -> PageProgress:
-        return PageProgress(self.units or UnitProgress.fresh(), self.plan.pages, self.units is not None)
+        return PageProgress(self.units or UnitProgress.fresh(), {unit.index: unit.pages for unit in self.plan.units},
+                            self.units is not None)
 
     def shards(self, directory: str) -> SentenceShards:
         """Where this job's sentence shards go."""

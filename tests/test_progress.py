@@ -40,9 +40,12 @@ def test_the_rate_is_of_the_pages_not_of_the_stages_after_them(monkeypatch, caps
 
 def test_workers_tell_pages_per_unit_and_the_display_sums_them(tmp_path):
     units = UnitProgress(str(tmp_path / "progress"), every_seconds=0.0)
-    display = PageProgress(units, total=7, enabled=True)
+    display = PageProgress(units, {0: 4, 1: 3}, enabled=True)
     with display:
+        assert display.total == 7
         assert list(units.counting(0, iter("abcd"))) == list("abcd")
+        assert display.done() == 4
+        (tmp_path / "progress" / "0").write_text("not read again")  # unit 0 has done its 4 pages
         assert display.done() == 4
         taken = units.counting(1, iter("xyz"))
         next(taken)
