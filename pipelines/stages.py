@@ -151,7 +151,7 @@ class ExtractUnitFn(beam.DoFn):
 
     def setup(self):
         self.extractor = PageExtractor(self.config, self.plan.siteinfo)
-        # spaCy's tables are long-lived: keep the collector from rescanning them for every page.
+        # spaCy's tables are long-lived: keep the collector, which runs between units, from rescanning them.
         gc.freeze()
 
     def process(self, unit: WorkUnit):

@@ -119,7 +119,7 @@ class TitleRules:
 
     def classify(self, raw: str) -> LinkTarget:
         """Classify a wikilink target as written in `[[target|label]]`."""
-        # Articles link the same targets over and over: remember the last CLASSIFIED_KEPT answers.
+        # Articles link the same targets over and over: remember up to CLASSIFIED_KEPT answers, then start afresh.
         known = self._classified.get(raw)
         if known is None:
             if len(self._classified) >= CLASSIFIED_KEPT:
