@@ -194,6 +194,7 @@ def _load_pipeline(lang: str, model: str | None) -> tuple[Language, SplitterInfo
         nlp.add_pipe(PARAGRAPH_COMPONENT, first=True)
         if not (nlp.has_pipe("parser") or nlp.has_pipe("senter") or nlp.has_pipe("sentencizer")):
             nlp.add_pipe("sentencizer")
+        _drop_idle_blank_special_cases(nlp.tokenizer)
         return nlp, SplitterInfo(requested=model, used=model, fallback_reason=None)
     fallback_reason = None
     try:
@@ -206,8 +207,35 @@ def _load_pipeline(lang: str, model: str | None) -> tuple[Language, SplitterInfo
         nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
     nlp.add_pipe(PARAGRAPH_COMPONENT)
     nlp.add_pipe("sentencizer")
+    _drop_idle_blank_special_cases(nlp.tokenizer)
     used = MULTI_LANGUAGE if fallback_reason else lang
     return nlp, SplitterInfo(requested=lang, used=used, fallback_reason=fallback_reason)
+
+
+def _drop_idle_blank_special_cases(tokenizer) -> None:
+    """Remove the tokenizer's special cases for blanks ("\\n", " ", "\\t") that make the token it
+    would make anyway.
+
+    spaCy caches how it tokenized each space-separated chunk, but once a text has hit any special
+    case it caches nothing more of that text (one flag per text; spaCy issue #1250). Every
+    language's exceptions make "\\n" a special case, so after an article's first line break every
+    chunk was tokenized from scratch, article after article: about half of the tokenizer's time
+    (docs/performance.md). A blank run is always a chunk of its own, so only its own tokenization
+    can change, and a special case is dropped only if the rules without it give the same token.
+    """
+    from spacy.attrs import ORTH
+    from spacy.tokenizer import Tokenizer
+
+    if not isinstance(tokenizer, Tokenizer):  # word segmenters (Chinese, ...) have no special cases
+        return
+    rules = tokenizer.rules
+    blanks = {orth for orth, pieces in rules.items() if not orth.strip() and pieces == [{ORTH: orth}]}
+    if not blanks:
+        return
+    tokenizer.rules = {orth: pieces for orth, pieces in rules.items() if orth not in blanks}
+    needed = {orth for orth in blanks if [token.text for token in tokenizer(orth)] != [orth]}
+    if needed:
+        tokenizer.rules = {orth: pieces for orth, pieces in rules.items() if orth not in blanks - needed}
 
 
 def _chunks(text: str, limit: int):

@@ -47,13 +47,18 @@ _STYLE_QUOTES = re.compile(r"'''''|'''|''")
 # What may sit at the edge of a bold phrase without being part of the name.
 _NAME_EDGES = " ,;:.()\"'«»„“”‚‘’"
 _MAGIC_WORDS = re.compile(r"__[A-Z]+(?:_[A-Z]+)*__")
+# The tidying patterns below each begin with a literal or a character class: Python's regex engine
+# then skips in C to the next place a match can begin, where a leading alternation, repeat or
+# lookbehind is tried at every character of the article (twice the time).
+_BLANK = r"[ \t\u00a0\u2009\u200b]"
 # Runs of spaces, or any other inline blank: single spaces are left alone (most of the text).
-_INLINE_SPACES = re.compile(r"[ \t\u00a0\u2009\u200b]{2,}|[\t\u00a0\u2009\u200b]")
+_INLINE_SPACES = re.compile(rf"{_BLANK}(?:(?<! )|(?={_BLANK})){_BLANK}*")
 # Debris left where templates were: "Andorra (; , ), officially", "( ; born 1879)", "word ,".
-_EMPTY_PARENTHESES = re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+")
-_SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[,.;:!?](?: |$))", re.M)
+# An empty pair of parentheses, or the blanks and separators just inside an opening one.
+_EMPTY_PARENTHESES = re.compile(r"[( ,;:](?:(?<=\()[ ,;:]*\)|(?<=\([ ,;:])[ ,;:]*)")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" (?= *[,.;:!?](?: |$)) *", re.M)
 # Blanks around a line break, or blank lines; a lone "\n" is left alone (every line has one).
-_LINE_BREAKS = re.compile(r" +\n\s*|\n\s+")
+_LINE_BREAKS = re.compile(r"[ \n](?:(?<= ) *\n|(?<=\n)(?=\s))\s*")
 
 
 @dataclass(frozen=True)

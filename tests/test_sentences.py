@@ -69,20 +69,41 @@ def test_long_documents_are_split_in_chunks_at_line_breaks():
     assert sentences[6].text == "Paragraph 3 has words." and sentences[6].links[0].start == 0
 
 
-@pytest.mark.parametrize("lang, name", [("en", "enwiki-2016-sample.xml.bz2"), ("ja", "jawiki-2025-head.xml.bz2"),
-                                        ("de", "minidumps/dewiki.xml.bz2"), ("fr", "minidumps/frwiki.xml.bz2"),
-                                        ("es", "minidumps/eswiki.xml.bz2"), ("tr", "minidumps/trwiki.xml.bz2")])
-def test_condensed_text_gives_exactly_spacys_sentences(wikipedia, lang, name):
-    """The fast path feeds the sentencizer condensed text; it must find the same boundaries."""
+REAL_SAMPLES = [("en", "enwiki-2016-sample.xml.bz2"), ("ja", "jawiki-2025-head.xml.bz2"),
+                ("de", "minidumps/dewiki.xml.bz2"), ("fr", "minidumps/frwiki.xml.bz2"),
+                ("es", "minidumps/eswiki.xml.bz2"), ("tr", "minidumps/trwiki.xml.bz2")]
+
+
+def clean_articles(path, lang: str, limit: int = 60):
     from relxdata.dumps import plan_dump, read_pages
     from relxdata.titles import TitleRules
     from relxdata.wikitext import clean
 
-    plan = plan_dump(str(wikipedia / name), limit=60)
+    plan = plan_dump(str(path), limit=limit)
     rules = TitleRules.for_wiki(lang, plan.siteinfo.case, [(ns.name, ns.key) for ns in plan.siteinfo.namespaces])
     documents = [clean(page.text, rules) for page in read_pages(plan) if page.ns == 0 and not page.redirect]
+    assert documents
+    return documents
+
+
+@pytest.mark.parametrize("lang, name", REAL_SAMPLES)
+def test_condensed_text_gives_exactly_spacys_sentences(wikipedia, lang, name):
+    """The fast path feeds the sentencizer condensed text; it must find the same boundaries."""
     fast, plain = SentenceSplitter(lang), SentenceSplitter(lang)
     plain.condensable = None
-    assert documents
-    for document in documents:
+    for document in clean_articles(wikipedia / name, lang):
         assert fast.split(document) == plain.split(document)
+
+
+@pytest.mark.parametrize("lang, name", REAL_SAMPLES)
+def test_dropping_the_blank_special_cases_changes_no_token(wikipedia, lang, name):
+    """Without its special cases for blanks the tokenizer caches past line breaks, and tokenizes alike."""
+    import spacy
+
+    splitter, stock = SentenceSplitter(lang), SentenceSplitter(lang)
+    stock.nlp.tokenizer.rules = spacy.blank(splitter.info.used).tokenizer.rules
+    assert set(stock.nlp.tokenizer.rules) - set(splitter.nlp.tokenizer.rules) <= {"\n", " ", "\t"}
+    assert "\n" not in splitter.nlp.tokenizer.rules
+    for document in clean_articles(wikipedia / name, lang):
+        ours, theirs = splitter.nlp.tokenizer(document.text), stock.nlp.tokenizer(document.text)
+        assert [(t.text, t.idx, t.whitespace_) for t in ours] == [(t.text, t.idx, t.whitespace_) for t in theirs]

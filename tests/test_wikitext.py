@@ -1,5 +1,10 @@
-import pytest
+import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from relxdata import wikitext
 from relxdata.titles import LinkKind, TitleRules
 from relxdata.wikitext import Link, clean
 
@@ -157,3 +162,21 @@ def test_file_links_of_unknown_aliases_are_caught_by_their_shape(wikitext):
 def test_prefixed_article_titles_are_not_files():
     document = clean("[[Star Trek: The Next Generation|TNG]] and [[Mission: Impossible 2.5|M:I]].", EN)
     assert [link.target for link in document.links] == ["Star Trek: The Next Generation", "Mission: Impossible 2.5"]
+
+
+# The tidying patterns in the plain form they had before they were written to start with a
+# character class (for speed): both must match the same spans in any text.
+PLAIN_TIDYING = {
+    "_INLINE_SPACES": re.compile(r"[ \t\u00a0\u2009\u200b]{2,}|[\t\u00a0\u2009\u200b]"),
+    "_EMPTY_PARENTHESES": re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+"),
+    "_SPACE_BEFORE_PUNCTUATION": re.compile(r" +(?=[,.;:!?](?: |$))", re.M),
+    "_LINE_BREAKS": re.compile(r" +\n\s*|\n\s+"),
+}
+
+
+@settings(max_examples=3000, derandomize=True, deadline=None)
+@given(st.text(alphabet=" \t\n\u00a0\u2009\u200b(),;:.!?ab", max_size=40))
+def test_tidying_patterns_match_where_their_plain_forms_do(text):
+    for name, plain in PLAIN_TIDYING.items():
+        fast = getattr(wikitext, name)
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)], name
