@@ -1,7 +1,9 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from relxdata.errors import RelxdataError
-from relxdata.sentences import SentenceSplitter
+from relxdata.sentences import SentenceSplitter, _condense
 from relxdata.wikitext import Document, Link
 
 
@@ -93,6 +95,36 @@ def test_condensed_text_gives_exactly_spacys_sentences(wikipedia, lang, name):
     plain.condensable = None
     for document in clean_articles(wikipedia / name, lang):
         assert fast.split(document) == plain.split(document)
+
+
+def test_characters_beyond_the_basic_plane_cut_condensed_runs_and_keep_the_sentences():
+    """An astral sentence end (Brahmi danda U+11047) and an astral letter inside runs."""
+    text = "Words before 𑁇 words after𑁇 Then 𝐀lpha and emoji 😀 here. 𝐁eta runs on 𑁇𑁇 end."
+    fast, plain = SentenceSplitter("en"), SentenceSplitter("en")
+    plain.condensable = None
+    condensed, _ = _condense(text, fast.condensable)
+    assert condensed == "x 𑁇 x after𑁇 x x 😀 here. x 𑁇𑁇 end."
+    sentences, _ = fast.split(Document(text, []))
+    assert sentences == plain.split(Document(text, []))[0]
+    assert [s.text for s in sentences] == ["Words before 𑁇", "words after𑁇 Then 𝐀lpha and emoji 😀 here.",
+                                           "𝐁eta runs on 𑁇𑁇 end."]
+
+
+@pytest.fixture(scope="module")
+def fast_and_plain() -> tuple[SentenceSplitter, SentenceSplitter]:
+    fast, plain = SentenceSplitter("en"), SentenceSplitter("en")
+    plain.condensable = None
+    return fast, plain
+
+
+@settings(max_examples=1500, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(["Word", "word", "3", "U.S.", "e.g.", "Dr.", ".", "!", "?", "?!", "...", "(", ")",
+                                 '"', "'s", "—", "-", "𑁇", "𝐀", "😀", "。", "x", "a.", " ", " ", "  ", "\n", "\t"]),
+                max_size=30))
+def test_condensing_never_moves_a_sentence_boundary(fast_and_plain, pieces):
+    fast, plain = fast_and_plain
+    document = Document("".join(pieces), [])
+    assert fast.split(document) == plain.split(document)
 
 
 @pytest.mark.parametrize("lang, name", REAL_SAMPLES)
