@@ -36,8 +36,9 @@ _EXTENSION_TAGS = re.compile(
     r"<!--.*?(?:-->|\Z)|<(" + "|".join(DROPPED_EXTENSION_TAGS) + r")\b[^>]{0,1000}?(?:/>|>.*?(?:</\1\s*>|\Z))",
     re.S | re.I)
 # MediaWiki starts a table after indenting colons (`: {|`); mwparserfromhell only at the start of a
-# line, so without the colons, lest the table's rows come out as prose.
-_INDENTED_TABLE = re.compile(r"^:+[ \t]*(?=\{\|)", re.M)
+# line, so without the colons, lest the table's rows come out as prose. (A colon that begins a line:
+# written to begin with the colon, so that the regex engine skips ahead to colons.)
+_INDENTED_TABLE = re.compile(r":(?<![^\n]:):*[ \t]*(?=\{\|)")
 # HTML and wiki-markup tags whose whole content is dropped after parsing.
 DROPPED_TAGS = frozenset(DROPPED_EXTENSION_TAGS) | {"table", "style", "script", "noscript"}
 # Tags that begin and end a line of their own.

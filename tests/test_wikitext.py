@@ -164,18 +164,19 @@ def test_prefixed_article_titles_are_not_files():
     assert [link.target for link in document.links] == ["Star Trek: The Next Generation", "Mission: Impossible 2.5"]
 
 
-# The tidying patterns in the plain form they had before they were written to start with a
+# The cleaning and tidying patterns in the plain form they had before they were written to start with a
 # character class (for speed): both must match the same spans in any text.
 PLAIN_TIDYING = {
     "_INLINE_SPACES": re.compile(r"[ \t\u00a0\u2009\u200b]{2,}|[\t\u00a0\u2009\u200b]"),
     "_EMPTY_PARENTHESES": re.compile(r"\([ ,;:]*\)|(?<=\()[ ,;:]+"),
     "_SPACE_BEFORE_PUNCTUATION": re.compile(r" +(?=[,.;:!?](?: |$))", re.M),
     "_LINE_BREAKS": re.compile(r" +\n\s*|\n\s+"),
+    "_INDENTED_TABLE": re.compile(r"^:+[ \t]*(?=\{\|)", re.M),
 }
 
 
 @settings(max_examples=3000, derandomize=True, deadline=None)
-@given(st.text(alphabet=" \t\n\u00a0\u2009\u200b(),;:.!?ab", max_size=40))
+@given(st.text(alphabet=" \t\n\u00a0\u2009\u200b(),;:.!?ab{|", max_size=40))
 def test_tidying_patterns_match_where_their_plain_forms_do(text):
     for name, plain in PLAIN_TIDYING.items():
         fast = getattr(wikitext, name)
