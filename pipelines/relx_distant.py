@@ -309,7 +309,7 @@ def run(argv: list[str] | None = None) -> None:
     description = replace(description, extra={**description.extra, "relations": {
         "source": inventory.source, "categories": sorted({r.category for r in inventory.relations}),
         "properties": sorted(inventory.properties)}})
-    with fresh_output(args.out, args.overwrite), job.progress(args.out), beam_pipeline(job.options) as pipeline:
+    with job, fresh_output(args.out, args.overwrite), job.progress(args.out), beam_pipeline(job.options) as pipeline:
         source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job.extraction, description)
         links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
         tables = ((links.articles, links.redirects)

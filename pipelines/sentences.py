@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -92,6 +93,14 @@ class DumpJob:
         return PageProgress(self.units or UnitProgress.fresh(), {unit.index: unit.pages for unit in self.plan.units},
                             self.units is not None)
 
+    def __enter__(self) -> DumpJob:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        """The run is over: its workers are done with the plan's copy of the XML, if it has one."""
+        if self.plan.xml_copy is not None:
+            self.plan.xml_copy.remove()
+
     def shards(self, directory: str) -> SentenceShards:
         """Where this job's sentence shards go."""
         return SentenceShards.described(directory, len(self.plan.units), self.config.lang,
@@ -121,9 +130,11 @@ def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs:
     config = ExtractionConfig(lang=args.lang, namespaces=namespaces, spacy_model=args.spacy_model,
                               max_page_bytes=args.max_page_bytes, page_timeout_s=args.page_timeout)
     splitter = SentenceSplitter(args.lang, args.spacy_model).info  # fails early on a bad language or model
+    # Local workers share this machine's disk: a single-stream dump is then decompressed only once.
+    local = is_local_run(pipeline_options(pipeline_args))
     plan = plan_dump(args.dump, args.index, pages_per_unit=args.pages_per_shard, limit=args.limit,
                      allow_truncated=args.allow_truncated, parallelization=os.cpu_count() or 1,
-                     opener=open_input)
+                     opener=open_input, copy_xml_in=tempfile.gettempdir() if local else None)
     options = pipeline_options(pipeline_args, work_units=len(plan.units))
     description = RunDescription(
         job=job,
@@ -157,6 +168,13 @@ class CorpusSource:
             return self.extraction.progress()
         # each sentence shard becomes the output shard of the same number
         return ShardProgress(out, self.shards.count, is_local_run(self.options))
+
+    def __enter__(self) -> CorpusSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.extraction:
+            self.extraction.__exit__(*exc_info)
 
 
 def check_corpus_options(args: argparse.Namespace) -> None:
@@ -202,5 +220,5 @@ def run(argv: list[str] | None = None) -> None:
     args, pipeline_args = build_parser().parse_known_args(argv)
     job = prepare_dump_job(args, pipeline_args, inputs=[], job=JOB, started_at=started_at)
     plan, shards = job.plan, job.shards(args.out)
-    with fresh_output(args.out, args.overwrite), job.progress(), beam_pipeline(job.options) as pipeline:
+    with job, fresh_output(args.out, args.overwrite), job.progress(), beam_pipeline(job.options) as pipeline:
         _ = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job, job.description)

@@ -396,7 +396,8 @@ def run(argv: list[str] | None = None) -> None:
         "source": inventory.source, "labels": [label.label for label in inventory.labels],
         "dbpedia_chapter": chapter, "dbpedia_properties": sorted(sources[0].properties),
         "wikidata_properties": sorted(sources[1].properties)}})
-    with fresh_output(args.out, args.overwrite), job.progress(args.out), beam_pipeline(job.options) as pipeline:
+    with (job, fresh_output(args.out, args.overwrite), job.progress(args.out),
+          beam_pipeline(job.options) as pipeline):
         source = pipeline | "SentenceShards" >> SentenceShardsOf(shards, job.extraction, description)
         links = source["shards"] | "ShardLinks" >> ShardLinks(shards)
         tables = ((links.articles, links.redirects)

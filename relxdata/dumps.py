@@ -10,10 +10,12 @@ of `<page>` elements, which parse without the dump's XML namespace, so every exp
 from __future__ import annotations
 
 import bz2
+import contextlib
 import enum
 import html
 import io
 import lzma
+import os
 import re
 import xml.etree.ElementTree as ET
 import zlib
@@ -24,6 +26,7 @@ import indexed_bzip2
 import zstandard
 
 from relxdata.errors import DumpError
+from relxdata.xml_copy import XmlCopy, XmlCopyWriter, room_for_copy
 
 PAGE_OPEN = b"<page>"
 PAGE_CLOSE = b"</page>"
@@ -118,6 +121,8 @@ class DumpPlan:
     truncation: Truncation | None = None
     # indexed_bzip2's map from compressed bit offsets to decompressed offsets, so units can seek.
     bzip2_block_offsets: dict[int, int] = field(default_factory=dict, repr=False)
+    # The XML as the scan decompressed it, for units to read instead (`relxdata.xml_copy`).
+    xml_copy: XmlCopy | None = None
 
 
 def compression_of(magic: bytes) -> Compression:
@@ -291,18 +296,25 @@ def index_streams(entries: list[IndexEntry]) -> list[tuple[int, int]]:
 # --- planning -------------------------------------------------------------------------------------
 
 def plan_dump(path: str, index: str | None = None, *, pages_per_unit: int = 1000, limit: int | None = None,
-              allow_truncated: bool = False, parallelization: int = 1, opener: Opener = open_local) -> DumpPlan:
+              allow_truncated: bool = False, parallelization: int = 1, opener: Opener = open_local,
+              copy_xml_in: str | None = None) -> DumpPlan:
     """Look at a dump once and cut it into units of about `pages_per_unit` whole pages.
 
     A truncated or corrupt dump raises `DumpError` naming the file and where it broke, unless
     `allow_truncated`, in which case the plan keeps every whole page and records the truncation.
+    With `copy_xml_in` (a folder that every reader of the plan shares), a local compressed
+    single-stream dump's XML is kept there as the scan decompresses it, if there is room, and its
+    units are read from that copy (`relxdata.xml_copy`).
     """
     if pages_per_unit < 1:
         raise ValueError("pages_per_unit must be positive")
     if index is not None:
         return _plan_multistream(path, index, pages_per_unit, limit, allow_truncated, opener)
     compression = detect_compression(path, opener)
-    return _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated, parallelization, opener)
+    copy_in = copy_xml_in if (copy_xml_in and compression is not Compression.NONE and os.path.isfile(path)
+                              and room_for_copy(path, copy_xml_in)) else None
+    return _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated, parallelization, opener,
+                             copy_in)
 
 
 def _plan_multistream(path, index, pages_per_unit, limit, allow_truncated, opener) -> DumpPlan:
@@ -377,12 +389,12 @@ def _refuse_unless_allowed(path: str, truncation: Truncation, allow_truncated: b
 
 
 def _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated, parallelization,
-                      opener) -> DumpPlan:
-    scan, block_offsets = _scan(path, compression, pages_per_unit, limit, parallelization, opener)
+                      opener, copy_in) -> DumpPlan:
+    scan, block_offsets, copy = _scan(path, compression, pages_per_unit, limit, parallelization, opener, copy_in)
     if scan.broken and compression is Compression.BZIP2:
         # indexed_bzip2 decodes ahead and fails before it returns what was readable; the
         # sequential decoder finds exactly where the damage starts.
-        scan, block_offsets = _scan(path, compression, pages_per_unit, limit, 0, opener)
+        scan, block_offsets, copy = _scan(path, compression, pages_per_unit, limit, 0, opener, copy_in)
     if scan.header is None:
         raise DumpError(f"{path}: no <page> found; is this a MediaWiki XML export?")
     siteinfo = parse_siteinfo(scan.header, path)
@@ -390,26 +402,30 @@ def _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated,
     if truncation is not None:
         _refuse_unless_allowed(path, truncation, allow_truncated)
     return DumpPlan(path, compression, siteinfo, tuple(scan.units()), scan.whole_pages, truncation,
-                    block_offsets)
+                    block_offsets, copy)
 
 
-def _scan(path, compression, pages_per_unit, limit, parallelization, opener):
+def _scan(path, compression, pages_per_unit, limit, parallelization, opener, copy_in):
+    """The scanned page boundaries, indexed_bzip2's block offsets, and the XML's copy (a damaged
+    dump gets none: its units read from the dump, as far as it can be read)."""
     scan = _PageScanner(path, pages_per_unit, limit)
     block_offsets: dict[int, int] = {}
-    with opener(path) as raw:
+    with opener(path) as raw, (XmlCopyWriter(copy_in) if copy_in else contextlib.nullcontext()) as copy:
         parallel = compression is Compression.BZIP2 and parallelization > 0
         stream = indexed_bzip2.open(raw, parallelization=parallelization) if parallel else None
         chunks = iter(lambda: stream.read(SCAN_CHUNK), b"") if parallel else decompressed_chunks(raw, compression)
         try:
             for chunk in chunks:
                 scan.feed(chunk)
+                if copy:
+                    copy.write(chunk)
                 if scan.done:
                     break
         except DECOMPRESSION_ERRORS as exc:
             scan.broken = f"{compression.value} data ends or is corrupt ({exc or type(exc).__name__})"
         if parallel and not scan.broken:
             block_offsets = stream.block_offsets()
-    return scan, block_offsets
+        return scan, block_offsets, copy.finish() if copy and not scan.broken else None
 
 
 class _PageScanner:
@@ -519,6 +535,8 @@ def _decompress_streams(data: bytes, path: str, offset: int) -> bytes:
 # --- reading ------------------------------------------------------------------------------------
 
 def read_unit_bytes(plan: DumpPlan, unit: WorkUnit, opener: Opener = open_local) -> bytes:
+    if plan.xml_copy is not None:
+        return plan.xml_copy.read(unit.start, unit.end)
     if plan.compression is Compression.MULTISTREAM:
         with opener(plan.path) as f:
             f.seek(unit.start)

@@ -1,4 +1,5 @@
 import bz2
+import gc
 import gzip
 import lzma
 import re
@@ -8,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import zstandard
 
+from relxdata import xml_copy
 from relxdata.dumps import (Compression, index_streams, plan_dump, read_index, read_pages, read_unit,
-                            write_multistream)
+                            read_unit_bytes, write_multistream)
 from relxdata.errors import DumpError
 
 
@@ -230,3 +232,65 @@ def test_export_schema_0_8(wikipedia, tmp_path):
     plan = plan_dump(str(old))
     assert plan.siteinfo.schema_version == "0.8"
     assert [(p.title, p.redirect) for p in read_pages(plan)][0] == ("AccessibleComputing", "Computer accessibility")
+
+
+def copies_in(folder) -> list:
+    return sorted(folder.glob("relxdata-xml-*"))
+
+
+@pytest.mark.parametrize("name, pages_per_unit, limit", [("enwiki-2016-sample.xml.bz2", 7, None),
+                                                         ("enwiki-2016-sample.xml.bz2", 40, 90),
+                                                         ("jawiki-2025-head.xml.bz2", 25, None)])
+def test_units_read_from_the_scans_copy_of_the_xml_are_the_same_bytes(wikipedia, tmp_path, name, pages_per_unit,
+                                                                       limit):
+    path = str(wikipedia / name)
+    plain = plan_dump(path, pages_per_unit=pages_per_unit, limit=limit, parallelization=2)
+    copied = plan_dump(path, pages_per_unit=pages_per_unit, limit=limit, parallelization=2, copy_xml_in=str(tmp_path))
+    assert plain.xml_copy is None and copied.xml_copy is not None
+    assert copied.units == plain.units and copied.pages == plain.pages
+    # frames of 1 MiB: units cross them, and read from the middle of one to the middle of another
+    assert len(copied.xml_copy.xml_offsets) > 3
+    for unit in plain.units:
+        assert read_unit_bytes(copied, unit) == read_unit_bytes(plain, unit)
+    [folder] = copies_in(tmp_path)
+    del copied
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_gzip_xz_and_zstd_dumps_are_copied_too_and_plain_xml_and_multistream_are_not(wikipedia, tmp_path):
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    for name, data in compressed_copies(wikipedia, tmp_path).items():
+        (dumps / name).write_bytes(data)
+    (dumps / "sample.xml.gz").write_bytes(gzip.compress(lzma.decompress((dumps / "sample.xml.xz").read_bytes())))
+    expected = list(read_pages(plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), pages_per_unit=40)))
+    for name in ("sample.xml.gz", "sample.xml.xz", "sample.xml.zst"):
+        plan = plan_dump(str(dumps / name), pages_per_unit=40, copy_xml_in=str(tmp_path))
+        assert plan.xml_copy is not None and list(read_pages(plan)) == expected
+    dump, index = str(dumps / "ms.xml.bz2"), str(dumps / "ms-index.txt.bz2")
+    write_multistream(str(wikipedia / "enwiki-2016-sample.xml.bz2"), dump, index)
+    assert plan_dump(dump, index, copy_xml_in=str(tmp_path)).xml_copy is None
+    (dumps / "sample.xml").write_bytes(lzma.decompress((dumps / "sample.xml.xz").read_bytes()))
+    assert plan_dump(str(dumps / "sample.xml"), copy_xml_in=str(tmp_path)).xml_copy is None
+
+
+def test_no_copy_without_room_for_it_nor_of_a_damaged_dump(wikipedia, tmp_path, monkeypatch):
+    cut = tmp_path / "cut.xml.bz2"
+    cut.write_bytes((wikipedia / "enwiki-2016-sample.xml.bz2").read_bytes()[:1_000_000])
+    plan = plan_dump(str(cut), allow_truncated=True, copy_xml_in=str(tmp_path))
+    assert plan.xml_copy is None and len(list(read_pages(plan))) == 142
+    assert not copies_in(tmp_path)  # the broken scan's copy was removed at once
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(xml_copy, "FREE_SPACE_FACTOR", free // cut.stat().st_size + 1)
+    assert plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), copy_xml_in=str(tmp_path)).xml_copy is None
+
+
+def test_a_scan_stopped_by_an_error_leaves_no_copy(wikipedia, tmp_path, monkeypatch):
+    def interrupted(self, chunk):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xml_copy.XmlCopyWriter, "write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), copy_xml_in=str(tmp_path))
+    assert not copies_in(tmp_path)

@@ -1,6 +1,7 @@
 """End to end: `relxdata run sentences` on real dumps, through Beam's in-process runner."""
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,11 @@ def english(wikipedia, tmp_path_factory):
     outputs = {}
     for workers in (1, 2):
         out = tmp_path_factory.mktemp(f"en{workers}")
+        copies_before = set(Path(tempfile.gettempdir()).glob("relxdata-xml-*"))
         assert run("--lang", "en", "--dump", wikipedia / "enwiki-2016-sample.xml.bz2", "--out", out,
                    "--pages-per-shard", 40, "--overwrite", f"--direct_num_workers={workers}") == 0
+        # the units were read from the scan's copy of the XML (relxdata.xml_copy), removed by the run
+        assert set(Path(tempfile.gettempdir()).glob("relxdata-xml-*")) == copies_before
         outputs[workers] = out
     return outputs
 
