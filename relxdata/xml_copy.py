@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import zstandard
 
+# A copy's folder: PREFIX, then the process id of the scan that made it.
+PREFIX = "relxdata-xml-"
 # Frames of 1 MiB of XML: a unit reads at most one frame's worth that is not its own at each end.
 FRAME_BYTES = 1 << 20
 LEVEL = 1
@@ -65,7 +67,8 @@ class XmlCopyWriter:
     """
 
     def __init__(self, parent: str):
-        self.directory = tempfile.mkdtemp(prefix="relxdata-xml-", dir=parent)
+        _remove_copies_of_ended_processes(parent)
+        self.directory = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent)
         self.path = os.path.join(self.directory, "dump.xml.zst-frames")
         self.file = open(self.path, "wb")
         self.compressor = zstandard.ZstdCompressor(level=LEVEL)
@@ -101,6 +104,25 @@ class XmlCopyWriter:
         if not self.finished:
             self.file.close()
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _remove_copies_of_ended_processes(parent: str) -> None:
+    """Copies whose process ended without removing them: killed, or interrupted (Ctrl-C ends a local
+    run at once, see `pipelines.launch.interrupt_ends_the_process`)."""
+    for name in os.listdir(parent):
+        pid = name.removeprefix(PREFIX).split("-")[0]
+        if name.startswith(PREFIX) and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def room_for_copy(dump_path: str, parent: str) -> bool:

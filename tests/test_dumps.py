@@ -2,9 +2,13 @@ import bz2
 import gc
 import gzip
 import lzma
+import os
 import re
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import zstandard
@@ -294,3 +298,17 @@ def test_a_scan_stopped_by_an_error_leaves_no_copy(wikipedia, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), copy_xml_in=str(tmp_path))
     assert not copies_in(tmp_path)
+
+
+def test_copies_left_by_ended_processes_are_removed_by_the_next_scan(wikipedia, tmp_path):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"relxdata-xml-{int(ended.stdout)}-abcd"
+    live = tmp_path / f"relxdata-xml-{os.getppid()}-efgh"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "dump.xml.zst-frames").write_bytes(b"x")
+    plan = plan_dump(str(wikipedia / "enwiki-2016-sample.xml.bz2"), copy_xml_in=str(tmp_path))
+    assert not stale.exists() and live.exists()
+    assert copies_in(tmp_path) == sorted([live, Path(plan.xml_copy.path).parent])
+    plan.xml_copy.remove()
+    assert copies_in(tmp_path) == [live]
