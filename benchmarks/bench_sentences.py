@@ -12,7 +12,11 @@ many worker processes (relxdata `--direct_num_workers`, WikiExtractor `--process
 reader and a writer process of its own). Every tool runs `--attempts` times per setting, start-up
 included; the CPU seconds are those of its whole process tree.
 
-    python benchmarks/bench_sentences.py --settings 5x1 40x2 --attempts 2
+With `--multistream`, every setting is also measured on the same pages written the way Wikimedia
+publishes them and `relxdata download` fetches them: a multistream bz2 dump (100 pages a stream)
+and its index, which relxdata is given and WikiExtractor reads as one bz2 file.
+
+    python benchmarks/bench_sentences.py --settings 5x1 40x2 --attempts 2 [--multistream]
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import time
 from pathlib import Path
 
 from report import write_results
+
+from relxdata.dumps import write_multistream
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent.parent / "shared" / "data" / "wikipedia" / "enwiki-2016-sample.xml.bz2"
@@ -56,6 +62,14 @@ def enlarged_dump(copies: int, work: Path) -> tuple[Path, int]:
     return path, pages * copies
 
 
+def multistream_dump(copies: int, work: Path) -> tuple[Path, Path]:
+    """The enlarged sample as a multistream dump and its index; returns both."""
+    dump, index = work / f"enwiki-sample-x{copies}-multistream.xml.bz2", work / f"enwiki-sample-x{copies}-index.txt.bz2"
+    if not dump.exists():
+        write_multistream(str(enlarged_dump(copies, work)[0]), str(dump), str(index))
+    return dump, index
+
+
 def timed(name: str, command: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, of the whole process tree) of a command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -68,27 +82,32 @@ def timed(name: str, command: list[str]) -> tuple[float, float]:
     return seconds, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def measure(copies: int, processes: int, work: Path) -> dict:
+def measure(copies: int, processes: int, work: Path, multistream: bool) -> dict:
     """One run of each tool on the sample enlarged `copies` times, with `processes` workers each."""
     dump, pages = enlarged_dump(copies, work)
+    index = None
+    if multistream:
+        dump, index = multistream_dump(copies, work)
     for leftover in ("wikiextractor", "relxdata"):
         shutil.rmtree(work / leftover, ignore_errors=True)
     runs = {
         "ceiling": timed("ceiling", [sys.executable, "-c", (
             "from relxdata.dumps import plan_dump, read_pages\n"
-            f"plan = plan_dump({str(dump)!r}, parallelization={processes})\n"
+            f"plan = plan_dump({str(dump)!r}, {str(index) if index else None!r}, parallelization={processes})\n"
             "print(sum(1 for _ in read_pages(plan)))")]),
         "wikiextractor": timed("WikiExtractor", [
             sys.executable, "-m", "wikiextractor.WikiExtractor", "--links", "--json", "--processes",
             str(processes), "-q", "-o", str(work / "wikiextractor"), str(dump)]),
         "relxdata": timed("relxdata", [
             sys.executable, "-m", "relxdata.cli", "run", "sentences", "--lang", "en", "--dump", str(dump),
-            "--out", str(work / "relxdata"), "--pages-per-shard", "100", f"--direct_num_workers={processes}"]),
+            "--out", str(work / "relxdata"), "--pages-per-shard", "100", f"--direct_num_workers={processes}",
+            *(["--index", str(index)] if index else [])]),
     }
     manifest = json.loads((work / "relxdata" / "_manifest.json").read_text())
     seconds = {name: wall for name, (wall, _) in runs.items()}
     return {
-        "copies": copies, "processes": processes, "pages": pages,
+        "copies": copies, "processes": processes, "dump": "multistream" if multistream else "single-stream",
+        "pages": pages,
         "articles": manifest["counts"]["pages"]["emitted"], "sentences": manifest["counts"]["sentences"],
         "seconds": {name: round(wall, 2) for name, wall in seconds.items()},
         "cpu_seconds": {name: round(cpu, 2) for name, (_, cpu) in runs.items()},
@@ -110,12 +129,14 @@ def main() -> None:
     parser.add_argument("--settings", type=setting, nargs="+", default=[(5, 1), (40, 2)],
                         help="COPIESxPROCESSES, each measured in turn (default: 5x1 40x2)")
     parser.add_argument("--attempts", type=int, default=2, help="runs of each tool per setting (default 2)")
+    parser.add_argument("--multistream", action="store_true",
+                        help="also measure each setting on the multistream dump and its index")
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--results", type=Path, default=HERE / "results" / "sentences.json")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    runs = [measure(copies, processes, args.work) for copies, processes in args.settings
-            for _ in range(args.attempts)]
+    runs = [measure(copies, processes, args.work, multistream) for copies, processes in args.settings
+            for multistream in (False, True)[:1 + args.multistream] for _ in range(args.attempts)]
     write_results(args.results, {"runs": runs})
 
 
