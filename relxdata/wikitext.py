@@ -50,7 +50,7 @@ _NAME_EDGES = " ,;:.()\"'«»„“”‚‘’"
 _MAGIC_WORDS = re.compile(r"__[A-Z]+(?:_[A-Z]+)*__")
 # The tidying patterns below each begin with a literal or a character class: Python's regex engine
 # then skips in C to the next place a match can begin, where a leading alternation, repeat or
-# lookbehind is tried at every character of the article (twice the time).
+# lookbehind is tried at every character of the article (1.6 times the time on the real sample).
 _BLANK = r"[ \t\u00a0\u2009\u200b]"
 # Runs of spaces, or any other inline blank: single spaces are left alone (most of the text).
 _INLINE_SPACES = re.compile(rf"{_BLANK}(?:(?<! )|(?={_BLANK})){_BLANK}*")
