@@ -259,10 +259,14 @@ class _TokenWalker:
             self.walk(separators[0] + 1, end)
 
     def wikilink(self, index: int) -> None:
-        end = self.closer[index]
-        separators = self.top_level(index + 1, end, (tokens.WikilinkSeparator,))
-        title_end = separators[0] if separators else end
-        raw = self.raw(index + 1, title_end)
+        stream, end = self.stream, self.closer[index]
+        if end >= index + 2 and type(stream[index + 1]) is tokens.Text and (
+                end == index + 2 or type(stream[index + 2]) is tokens.WikilinkSeparator):
+            # [[Title]] or [[Title|label…]], most links: what the loops below would find
+            raw, separators = stream[index + 1]["text"], [] if end == index + 2 else [index + 2]
+        else:
+            separators = self.top_level(index + 1, end, (tokens.WikilinkSeparator,))
+            raw = self.raw(index + 1, separators[0] if separators else end)
         target = self.rules.classify(raw)
         if target.kind in (LinkKind.FILE, LinkKind.CATEGORY, LinkKind.INTERLANGUAGE):
             self.dropped[target.kind.value] += 1
