@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 from relxdata.dumps import Page, Siteinfo
 from relxdata.sentences import SentenceSplitter
 from relxdata.titles import TitleRules
-from relxdata.wikitext import TOKENIZER_RETRY_SECONDS, clean, unclosed_markup, unclosed_markup_at_most
+from relxdata.wikitext import TOKENIZER_RETRY_SECONDS, clean, unclosed_markup
 
 
 @dataclass(frozen=True)
@@ -145,10 +145,8 @@ class PageExtractor:
             return
         # The tokenizer's retries run in C code, which the page deadline cannot interrupt: a page that
         # would keep it past the limit is stopped before it starts.
-        def too_slow(unclosed: int) -> bool:
-            return unclosed * len(page.text) * TOKENIZER_RETRY_SECONDS > self.config.page_timeout_s
-
-        if too_slow(unclosed_markup_at_most(page.text)) and too_slow(unclosed := unclosed_markup(page.text)):
+        unclosed = unclosed_markup(page.text)
+        if unclosed * len(page.text) * TOKENIZER_RETRY_SECONDS > self.config.page_timeout_s:
             self._quarantine(page, "timeout", f"{unclosed} templates, links, tables or tags never close "
                              f"in {len(page.text)} characters", output)
             return

@@ -132,15 +132,6 @@ def unclosed_markup(wikitext: str) -> int:
     return unclosed + sum(number for name, number in balance.items() if number > 0 and name not in _UNPAIRED_TAGS)
 
 
-def unclosed_markup_at_most(wikitext: str) -> int:
-    """A bound on `unclosed_markup` at a tenth of its cost, for the pages that cannot be slow.
-
-    Every opener holds a "{" ("{{", "{|": one "{" may be in both), a "[" or a "<", and counting one
-    character is far faster than counting a pair of them.
-    """
-    return 2 * wikitext.count("{") + wikitext.count("[") + wikitext.count("<")
-
-
 def _matching_closers(stream: list) -> list[int]:
     """For each opening token, the index of the token that closes it."""
     closer = [-1] * len(stream)
