@@ -393,8 +393,8 @@ def _plan_by_scanning(path, compression, pages_per_unit, limit, allow_truncated,
     scan, block_offsets, copy = _scan(path, compression, pages_per_unit, limit, parallelization, opener, copy_in)
     if scan.broken and compression is Compression.BZIP2:
         # indexed_bzip2 decodes ahead and fails before it returns what was readable; the
-        # sequential decoder finds exactly where the damage starts.
-        scan, block_offsets, copy = _scan(path, compression, pages_per_unit, limit, 0, opener, copy_in)
+        # sequential decoder finds exactly where the damage starts. (A damaged dump gets no copy.)
+        scan, block_offsets, copy = _scan(path, compression, pages_per_unit, limit, 0, opener, None)
     if scan.header is None:
         raise DumpError(f"{path}: no <page> found; is this a MediaWiki XML export?")
     siteinfo = parse_siteinfo(scan.header, path)
