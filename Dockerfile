@@ -29,7 +29,7 @@ ARG EXTRA_REQUIREMENTS=""
 COPY --from=launcher /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher
 
 WORKDIR /template
-COPY setup.py README.md ./
+COPY setup.py pyproject.toml README.md ./
 COPY relxdata relxdata
 COPY pipelines pipelines
 COPY model model

@@ -1,6 +1,37 @@
+import os
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
+
+# Modules compiled to C with mypyc: the walk over the wikitext tokens and the rewrites of clean text,
+# about a tenth of the extraction's time (docs/performance.md). Their source is the reference.
+COMPILED = ["relxdata/wikitext.py"]
+
+
+def compiled_modules():
+    """mypyc's extensions for COMPILED, or none where RELXDATA_PURE_PYTHON=1 asks for a pure install.
+
+    Failing to compile is not an error: mypyc's type check failing gives no extensions, and a C
+    compiler failing (or missing) skips them, as they are optional. Python then imports the
+    pure-Python modules, which give the same output, more slowly.
+    """
+    if os.environ.get("RELXDATA_PURE_PYTHON") == "1":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:  # a build without pyproject.toml's build requirements
+        print("relxdata: mypy is not installed, so nothing is compiled", file=sys.stderr)
+        return []
+    try:
+        extensions = mypycify(["--ignore-missing-imports", *COMPILED])
+    except SystemExit:  # mypyc has printed the type errors
+        print("relxdata: mypyc's type check failed, so nothing is compiled", file=sys.stderr)
+        return []
+    for extension in extensions:
+        extension.optional = True
+    return extensions
+
 
 setup(
     name="relxdata",
@@ -30,6 +61,7 @@ setup(
         "requests>=2.31",
         "matplotlib>=3.7",
         "pyyaml>=6",
+        "mypy_extensions>=1.0",
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60"],
@@ -38,4 +70,5 @@ setup(
         "bench": ["wikiextractor==3.1.0", "wikimapper==0.2.0"],
     },
     entry_points={"console_scripts": ["relxdata=relxdata.cli:main"]},
+    ext_modules=compiled_modules(),
 )

@@ -90,8 +90,8 @@ class TitleRules:
         for key, table in ((FILE_NAMESPACE, "file_namespace"), (CATEGORY_NAMESPACE, "category_namespace")):
             for name in conventions[table].get(lang, []):
                 namespaces[_fold(name)] = key
-        for key, names in core_namespace_names().get(lang.lower().replace("_", "-"), {}).items():
-            namespaces.update((_fold(name), int(key)) for name in names)
+        for number, names in core_namespace_names().get(lang.lower().replace("_", "-"), {}).items():
+            namespaces.update((_fold(name), int(number)) for name in names)
         # The dump's own <siteinfo> is the last word for its wiki.
         namespaces.update((_fold(name), key) for name, key in namespace_names if name)
         return cls(

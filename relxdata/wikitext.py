@@ -10,6 +10,10 @@ Three steps keep mwparserfromhell's parsing while avoiding most of its cost:
    (`skip_style_tags`), where they are deleted, instead of parsing them into tags.
 3. One walk over the token stream writes the text and records the links. mwparserfromhell's
    builder would turn the same tokens into a tree first, which costs twice the tokenizing.
+
+Installing relxdata compiles this module to C with mypyc where a C compiler is at hand (setup.py);
+this source is both what is compiled and the pure-Python reference that the tests hold the
+compiled module to (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 import mwparserfromhell
 import numpy
 from mwparserfromhell.parser import tokens
+from mypy_extensions import mypyc_attr
 
 from relxdata.titles import LinkKind, TitleRules
 
@@ -62,6 +67,9 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" (?= *[,.;:!?](?: |$)) *", re.M)
 _LINE_BREAKS = re.compile(r"[ \n](?:(?<= ) *\n|(?<=\n)(?=\s))\s*")
 
 
+# The records stay plain Python classes where mypyc compiles this module (setup.py): its frozen
+# native classes cannot be pickled, and records must travel between processes like any other.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class Link:
     """An article link: `text[start:end] == anchor`, offsets in code points."""
@@ -73,6 +81,7 @@ class Link:
     fragment: str = ""
 
 
+@mypyc_attr(native_class=False)
 @dataclass
 class Document:
     """Readable text, one paragraph (or list item, or heading) per line, with its article links."""
@@ -223,6 +232,7 @@ class _TokenWalker:
         self.add(value[last:])
 
     def end_bold(self, end: int) -> None:
+        assert self.bold_from is not None
         self.bold.append((self.bold_from, end, None, ""))
         self.bold_from = None
 
@@ -399,14 +409,14 @@ def clean(wikitext: str, rules: TitleRules) -> Document:
     text, edges = _normalize(text, edges)
     leading = len(text) - len(text.lstrip())
     text = text.strip()
-    edges = (edges - leading).tolist()
-    bold = [(start, end) for (start, end), (_, _, target, _) in zip(edges, spans) if target is None]
+    moved: list[list[int]] = (edges - leading).tolist()
+    bold = [(start, end) for (start, end), (_, _, target, _) in zip(moved, spans) if target is None]
     # MediaWiki ends bold with the line.
     names = (" ".join(text[max(start, 0):max(end, 0)].split("\n")[0].split()).strip(_NAME_EDGES)
              for start, end in bold)
     document = Document(text=text, links=[], dropped_links=walker.dropped,
                         lead_names=list(dict.fromkeys(name for name in names if name)))
-    for (start, end), (_, _, target, fragment) in zip(edges, spans):
+    for (start, end), (_, _, target, fragment) in zip(moved, spans):
         if target is None:
             continue
         start, end = max(start, 0), min(end, len(text))

@@ -17,6 +17,27 @@ WIKIPEDIA = SHARED / "wikipedia"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end runs of whole pipelines (run in CI; skip with -m 'not slow')")
+    stale = sorted(source.name for source in stale_compiled_sources())
+    if stale:
+        pytest.exit(f"compiled before their source last changed: {', '.join(stale)}; rebuild them with "
+                    "`pip install -e .` (or delete relxdata/*.so to test the pure-Python modules)", returncode=2)
+
+
+def stale_compiled_sources() -> list[Path]:
+    """Modules of relxdata whose compiled extension (setup.py) is older than their source: Python
+    imports the extension, so the tests would test the code as it was."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    import relxdata
+
+    package = Path(relxdata.__file__).parent
+    stale = []
+    for extension in package.iterdir():
+        source = package / (extension.name.split(".")[0] + ".py")
+        if extension.name.endswith(tuple(EXTENSION_SUFFIXES)) and source.exists() \
+                and source.stat().st_mtime > extension.stat().st_mtime:
+            stale.append(source)
+    return stale
 
 
 @pytest.fixture(scope="session")
