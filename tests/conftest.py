@@ -13,6 +13,19 @@ import pytest
 
 SHARED = Path(os.environ.get("RELXDATA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WIKIPEDIA = SHARED / "wikipedia"
+# Every dump of shared/data/wikipedia: (its path there, its language, whether it is cut short).
+REAL_DUMPS = (
+    ("enwiki-2016-sample.xml.bz2", "en", False),
+    ("enwiki-2022-head-truncated.xml.bz2", "en", True),
+    ("enwiki-redirect-sample.xml.bz2", "en", False),
+    ("jawiki-2025-head.xml.bz2", "ja", False),
+    ("minidumps/dewiki.xml.bz2", "de", False),
+    ("minidumps/enwiki.xml.bz2", "en", False),
+    ("minidumps/eswiki.xml.bz2", "es", False),
+    ("minidumps/frwiki.xml.bz2", "fr", False),
+    ("minidumps/trwiki.xml.bz2", "tr", False),
+    ("multistream/jawiki-20220501-pages-articles-multistream.xml_head10000.txt", "ja", True),
+)
 
 
 def pytest_configure(config):

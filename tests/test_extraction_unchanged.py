@@ -24,20 +24,9 @@ from relxdata.corpora import ARTICLES, QUARANTINE, REDIRECTS, SENTENCES, write_s
 from relxdata.dumps import plan_dump, read_unit
 from relxdata.extraction import ExtractionConfig, PageExtractor
 
+from conftest import REAL_DUMPS, WIKIPEDIA
+
 REFERENCE = Path(__file__).parent / "data" / "extraction-digests.json"
-# (sample, language, allow_truncated): every dump of shared/data/wikipedia.
-SAMPLES = (
-    ("enwiki-2016-sample.xml.bz2", "en", False),
-    ("enwiki-2022-head-truncated.xml.bz2", "en", True),
-    ("enwiki-redirect-sample.xml.bz2", "en", False),
-    ("jawiki-2025-head.xml.bz2", "ja", False),
-    ("minidumps/dewiki.xml.bz2", "de", False),
-    ("minidumps/enwiki.xml.bz2", "en", False),
-    ("minidumps/eswiki.xml.bz2", "es", False),
-    ("minidumps/frwiki.xml.bz2", "fr", False),
-    ("minidumps/trwiki.xml.bz2", "tr", False),
-    ("multistream/jawiki-20220501-pages-articles-multistream.xml_head10000.txt", "ja", True),
-)
 SIDES = (("sentences", SENTENCES), ("articles", ARTICLES), ("redirects", REDIRECTS), ("quarantine", QUARANTINE))
 
 
@@ -59,7 +48,7 @@ def shard_digests(wikipedia: Path, sample: str, lang: str, allow_truncated: bool
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sample, lang, allow_truncated", SAMPLES, ids=[sample for sample, *_ in SAMPLES])
+@pytest.mark.parametrize("sample, lang, allow_truncated", REAL_DUMPS, ids=[sample for sample, *_ in REAL_DUMPS])
 def test_shards_are_those_of_the_reference(wikipedia, sample, lang, allow_truncated):
     reference = json.loads(REFERENCE.read_text())
     expected = reference["samples"][sample]
@@ -73,10 +62,8 @@ def test_shards_are_those_of_the_reference(wikipedia, sample, lang, allow_trunca
 
 
 if __name__ == "__main__":
-    from conftest import WIKIPEDIA
-
     REFERENCE.write_text(json.dumps({
         "pyarrow": pyarrow.__version__,
-        "samples": {sample: shard_digests(WIKIPEDIA, sample, lang, allow) for sample, lang, allow in SAMPLES},
+        "samples": {sample: shard_digests(WIKIPEDIA, sample, lang, allow) for sample, lang, allow in REAL_DUMPS},
     }, indent=1, sort_keys=True) + "\n")
     sys.exit(0)

@@ -22,22 +22,11 @@ import relxdata.wikitext as installed
 from relxdata.dumps import plan_dump, read_pages
 from relxdata.titles import TitleRules
 
+from conftest import REAL_DUMPS
+
 COMPILED = installed.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 pytestmark = pytest.mark.skipif(not COMPILED, reason="relxdata.wikitext is not compiled (RELXDATA_PURE_PYTHON=1, "
                                                      "or no C compiler when it was installed)")
-# Every dump of shared/data/wikipedia, with its language and whether it is cut short.
-SAMPLES = (
-    ("enwiki-2016-sample.xml.bz2", "en", False),
-    ("enwiki-2022-head-truncated.xml.bz2", "en", True),
-    ("enwiki-redirect-sample.xml.bz2", "en", False),
-    ("jawiki-2025-head.xml.bz2", "ja", False),
-    ("minidumps/dewiki.xml.bz2", "de", False),
-    ("minidumps/enwiki.xml.bz2", "en", False),
-    ("minidumps/eswiki.xml.bz2", "es", False),
-    ("minidumps/frwiki.xml.bz2", "fr", False),
-    ("minidumps/trwiki.xml.bz2", "tr", False),
-    ("multistream/jawiki-20220501-pages-articles-multistream.xml_head10000.txt", "ja", True),
-)
 # Pieces of wikitext that exercise every branch of the walk and of the rewrites after it.
 PIECES = ("[[", "]]", "|", "{{", "}}", "{{{", "}}}", "''", "'''", "=", "==", "\n", " ", "  ", "\t", "\u00a0",
           "(", ")", ",", ";", ".", ":", "&nbsp;", "&#233;", "&amp", "<ref>", "</ref>", "<div>", "</div>", "<br/>",
@@ -66,7 +55,7 @@ def test_the_pure_module_is_the_source(pure):
     assert type(pure.clean) is not type(installed.clean)  # a Python function, and a compiled one
 
 
-@pytest.mark.parametrize("sample, lang, allow_truncated", SAMPLES, ids=[sample for sample, _, _ in SAMPLES])
+@pytest.mark.parametrize("sample, lang, allow_truncated", REAL_DUMPS, ids=[sample for sample, *_ in REAL_DUMPS])
 def test_every_real_page_comes_out_the_same(pure, wikipedia, sample, lang, allow_truncated):
     plan = plan_dump(str(wikipedia / sample), allow_truncated=allow_truncated)
     rules = TitleRules.for_wiki(lang, plan.siteinfo.case, [(ns.name, ns.key) for ns in plan.siteinfo.namespaces])
