@@ -150,7 +150,7 @@ def prepare_dump_job(args: argparse.Namespace, pipeline_args: list[str], inputs:
             "sentence_splitter": vars(splitter),
         },
         started_at=started_at)
-    return DumpJob(plan, config, options, description, UnitProgress.fresh() if is_local_run(options) else None)
+    return DumpJob(plan, config, options, description, UnitProgress.fresh() if local else None)
 
 
 @dataclass(frozen=True)
